@@ -3,7 +3,33 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod clock;
+mod error;
+mod flow;
+pub mod manual;
+mod mfa;
 pub mod otp;
+#[cfg(feature = "qr")]
+mod qr;
+mod recovery;
 mod secret;
+mod store;
+pub mod testing;
+mod time;
+mod uri;
+mod user;
 
+pub use clock::{Clock, ClockError, ManualClock, SystemClock};
+pub use error::{Error, WrongCodeHint};
+pub use flow::policy::{Policy, Throttle};
+pub use flow::{
+    Authorization, Challenge, Enrollment, Factor, LoginStart, MfaStatus, Reauth, SecondFactor,
+};
+pub use mfa::Mfa;
+#[cfg(feature = "qr")]
+pub use qr::QrError;
+pub use recovery::{RecoveryCode, RecoveryCodeError, RecoveryCodes};
 pub use secret::{Secret, SecretError};
+pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
+pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};
+pub use user::UserId;

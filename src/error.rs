@@ -1,0 +1,253 @@
+//! The crate's error type. Messages carry the help a user needs and never a secret, a
+//! submitted code or a recovery code (SEC-10).
+
+use core::fmt;
+
+use thiserror::Error;
+
+use crate::clock::ClockError;
+use crate::otp::{CodeError, OtpError, ParamError};
+use crate::recovery::RecoveryCodeError;
+use crate::secret::SecretError;
+use crate::uri::UriError;
+
+/// Why a code that was well-formed did not verify, as far as the verifier can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WrongCodeHint {
+    /// The most common cause: the device's clock is off, or the code expired while typing.
+    CheckDeviceClock,
+    /// During enrollment the code matched a time step well outside the window: the device's
+    /// clock seems off by about this many seconds (positive: ahead).
+    ClockOffBy {
+        /// Estimated offset in seconds.
+        seconds: i64,
+    },
+    /// During enrollment the code matched the default parameters (SHA-1, 6 digits, 30 s)
+    /// instead of the configured ones: the app probably ignores `algorithm`, `digits` or
+    /// `period` (SEC-29).
+    AppIgnoresParameters,
+}
+
+impl fmt::Display for WrongCodeHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WrongCodeHint::CheckDeviceClock => f.write_str(
+                "check that the clock on your authenticator device is set automatically, \
+                 and enter the code currently shown",
+            ),
+            WrongCodeHint::ClockOffBy { seconds } => {
+                let (dir, abs) = if *seconds >= 0 {
+                    ("ahead", seconds.unsigned_abs())
+                } else {
+                    ("behind", seconds.unsigned_abs())
+                };
+                write!(
+                    f,
+                    "your device's clock seems about {} {dir}: set it to update automatically \
+                     and try again",
+                    human_duration(abs)
+                )
+            }
+            WrongCodeHint::AppIgnoresParameters => f.write_str(
+                "possible authenticator mismatch: your app seems to ignore this service's \
+                 algorithm, digits or period setting; try another authenticator app",
+            ),
+        }
+    }
+}
+
+/// Everything that can go wrong. Input errors and refused codes leave stored state as it
+/// was, except that a refused code is counted as a failed attempt.
+///
+/// ```
+/// use totp_mfa::{Error, WrongCodeHint};
+/// let e = Error::WrongCode { attempts_left: 4, retry_at: None, hint: WrongCodeHint::CheckDeviceClock };
+/// assert!(e.to_string().contains("clock"));
+/// assert!(e.is_refused_factor());
+/// ```
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    // --- Input that is not shaped right: nothing is counted or stored. ---
+    /// The typed one-time code is malformed.
+    #[error("invalid code: {0}")]
+    CodeFormat(#[from] CodeError),
+    /// The typed recovery code is malformed.
+    #[error("invalid recovery code: {0}")]
+    RecoveryCodeFormat(#[from] RecoveryCodeError),
+    /// A secret could not be decoded or generated.
+    #[error("invalid secret: {0}")]
+    Secret(#[from] SecretError),
+    /// A provisioning URI could not be built or parsed.
+    #[error("invalid otpauth URI: {0}")]
+    Uri(#[from] UriError),
+    /// A user id is empty or too long.
+    #[error("invalid user id: it must be 1 to 255 bytes")]
+    UserId,
+    /// A parameter is out of range.
+    #[error("invalid parameter: {0}")]
+    Param(#[from] ParamError),
+
+    // --- A factor was checked and refused: counted as a failed attempt. ---
+    /// The code is wrong.
+    #[error("wrong code: {hint}. {}", attempts_text(*.attempts_left, *.retry_at))]
+    WrongCode {
+        /// Failed attempts left before the second factor locks.
+        attempts_left: u32,
+        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
+        retry_at: Option<u64>,
+        /// The likely cause.
+        hint: WrongCodeHint,
+    },
+    /// The code was right but already used; each code works once (RFC 6238 section 5.2).
+    #[error(
+        "this code was already used: wait for the next code to appear. {}",
+        attempts_text(*.attempts_left, *.retry_at)
+    )]
+    CodeAlreadyUsed {
+        /// Failed attempts left before the second factor locks.
+        attempts_left: u32,
+        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
+        retry_at: Option<u64>,
+    },
+    /// The recovery code matches none of the unused ones (each works once).
+    #[error(
+        "wrong recovery code, or one already used. {}",
+        attempts_text(*.attempts_left, *.retry_at)
+    )]
+    WrongRecoveryCode {
+        /// Failed attempts left before the second factor locks.
+        attempts_left: u32,
+        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
+        retry_at: Option<u64>,
+    },
+
+    // --- Refused before checking anything. ---
+    /// Too many recent failures: wait until `retry_at` (Unix seconds).
+    #[error("too many wrong codes: try again after {}", crate::time::rfc3339(*.retry_at))]
+    Throttled {
+        /// When the next attempt is allowed (Unix seconds).
+        retry_at: u64,
+    },
+    /// Too many consecutive failures: the second factor is locked until the service unlocks
+    /// it after checking the user's identity (NIST SP 800-63B section 5.2.2).
+    #[error(
+        "too many wrong codes: two-factor sign-in is locked for this account; \
+         contact support to verify your identity and unlock it"
+    )]
+    Locked,
+    /// No enrollment is waiting for confirmation.
+    #[error("no MFA enrollment is in progress: start enabling MFA again")]
+    NoPendingEnrollment,
+    /// The pending enrollment expired before it was confirmed.
+    #[error("the MFA setup expired before it was confirmed: start enabling MFA again")]
+    EnrollmentExpired,
+    /// Too many wrong codes for this enrollment; it must be started again.
+    #[error(
+        "too many wrong codes for this MFA setup: start again, and check the clock on your \
+         device"
+    )]
+    EnrollmentAttemptsExhausted,
+    /// MFA is already active; disable it (with a fresh second factor) before enrolling again.
+    #[error("MFA is already enabled for this account")]
+    AlreadyEnabled,
+    /// MFA is not active for this user.
+    #[error("MFA is not enabled for this account")]
+    NotEnabled,
+    /// The login challenge is unknown, already used, or belongs to someone else.
+    #[error("this sign-in attempt is not valid any more: sign in again")]
+    ChallengeInvalid,
+    /// The login challenge expired.
+    #[error("this sign-in attempt expired: sign in again")]
+    ChallengeExpired,
+    /// The step-up token is unknown, used or expired.
+    #[error("this action needs a fresh code: enter a code from your authenticator app")]
+    StepUpInvalid,
+
+    // --- Infrastructure: the operation failed closed. ---
+    /// The store failed; nothing was granted (SEC-44).
+    #[error("the MFA store failed")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A stored record could not be decoded; nothing was granted.
+    #[error("a stored MFA record is corrupt ({0})")]
+    CorruptRecord(&'static str),
+    /// Concurrent updates kept conflicting; nothing was granted. Safe to retry.
+    #[error("too many concurrent updates to this account: try again")]
+    Contention,
+    /// The clock could not be read.
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    /// The random number generator failed.
+    #[error("the random number generator failed")]
+    Rng,
+    /// A code could not be computed.
+    #[error(transparent)]
+    Otp(#[from] OtpError),
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+}
+
+impl Error {
+    /// True when a factor was checked and refused (and counted as a failed attempt).
+    #[must_use]
+    pub fn is_refused_factor(&self) -> bool {
+        matches!(
+            self,
+            Error::WrongCode { .. } | Error::CodeAlreadyUsed { .. } | Error::WrongRecoveryCode { .. }
+        )
+    }
+
+    /// True when the input was malformed and nothing was checked or counted.
+    #[must_use]
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::CodeFormat(_)
+                | Error::RecoveryCodeFormat(_)
+                | Error::Secret(_)
+                | Error::Uri(_)
+                | Error::UserId
+                | Error::Param(_)
+        )
+    }
+
+    /// True for failures of the store, clock or random generator: the operation failed
+    /// closed and may be retried later.
+    #[must_use]
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage(_)
+                | Error::CorruptRecord(_)
+                | Error::Contention
+                | Error::Clock(_)
+                | Error::Rng
+                | Error::Otp(_)
+        )
+    }
+}
+
+fn attempts_text(left: u32, retry_at: Option<u64>) -> String {
+    let mut s = match left {
+        0 => "No attempts left: the second factor is now locked".to_owned(),
+        1 => "1 attempt left before the second factor locks".to_owned(),
+        n => format!("{n} attempts left before the second factor locks"),
+    };
+    if let Some(t) = retry_at {
+        s.push_str(&format!("; next attempt allowed after {}", crate::time::rfc3339(t)));
+    }
+    s.push_str(". Lost your device? Use one of your recovery codes.");
+    s
+}
+
+fn human_duration(seconds: u64) -> String {
+    if seconds < 90 {
+        format!("{seconds} seconds")
+    } else if seconds < 90 * 60 {
+        format!("{} minutes", (seconds + 30) / 60)
+    } else {
+        format!("{} hours", (seconds + 1800) / 3600)
+    }
+}

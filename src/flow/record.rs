@@ -1,0 +1,346 @@
+//! A user's persisted MFA state and its versioned binary encoding.
+//!
+//! The store sees only the encoded bytes. Decoding is total: any byte string either decodes
+//! or gives [`Error::CorruptRecord`], never a panic, and every length is bounded.
+
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::otp::{Algorithm, Digits, Period, TotpParams};
+use crate::recovery::{HASH_LEN, HashedRecoveryCodes, SALT_LEN, StoredCode};
+use crate::secret::Secret;
+
+const MAGIC: &[u8; 4] = b"TMFA";
+const FORMAT_VERSION: u8 = 1;
+/// The most login challenges kept per user; a new one evicts the oldest.
+pub(crate) const MAX_CHALLENGES: usize = 8;
+
+/// A single-use random token, stored as its SHA-256 hash.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct TokenHash {
+    pub(crate) hash: [u8; 32],
+    pub(crate) expires_at: u64,
+}
+
+/// Consecutive failed second-factor attempts, across all challenges (SEC-14).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Failures {
+    pub(crate) count: u32,
+    pub(crate) last_at: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Pending {
+    pub(crate) secret: Secret,
+    pub(crate) params: TotpParams,
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) attempts: u32,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Active {
+    pub(crate) secret: Secret,
+    pub(crate) params: TotpParams,
+    /// The last accepted time step: codes at or before it are refused (SEC-12).
+    pub(crate) last_step: u64,
+    pub(crate) activated_at: u64,
+    pub(crate) recovery: HashedRecoveryCodes,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    Disabled,
+    Pending(Pending),
+    Active(Active),
+}
+
+/// Everything stored for one user.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct Record {
+    /// Incremented at every activation, so older grants cannot act on a newer credential.
+    pub(crate) generation: u64,
+    pub(crate) failures: Failures,
+    pub(crate) challenges: Vec<TokenHash>,
+    pub(crate) step_up: Option<TokenHash>,
+    pub(crate) state: State,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Record {
+            generation: 0,
+            failures: Failures::default(),
+            challenges: Vec::new(),
+            step_up: None,
+            state: State::Disabled,
+        }
+    }
+}
+
+impl Record {
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Zeroizing::new(Vec::with_capacity(512));
+        w.extend_from_slice(MAGIC);
+        w.push(FORMAT_VERSION);
+        put_u64(&mut w, self.generation);
+        put_u32(&mut w, self.failures.count);
+        put_u64(&mut w, self.failures.last_at);
+        w.push(self.challenges.len().min(MAX_CHALLENGES) as u8);
+        for c in self.challenges.iter().take(MAX_CHALLENGES) {
+            put_token(&mut w, c);
+        }
+        match &self.step_up {
+            None => w.push(0),
+            Some(t) => {
+                w.push(1);
+                put_token(&mut w, t);
+            }
+        }
+        match &self.state {
+            State::Disabled => w.push(0),
+            State::Pending(p) => {
+                w.push(1);
+                put_secret(&mut w, &p.secret);
+                put_params(&mut w, &p.params);
+                put_u64(&mut w, p.issued_at);
+                put_u64(&mut w, p.expires_at);
+                put_u32(&mut w, p.attempts);
+            }
+            State::Active(a) => {
+                w.push(2);
+                put_secret(&mut w, &a.secret);
+                put_params(&mut w, &a.params);
+                put_u64(&mut w, a.last_step);
+                put_u64(&mut w, a.activated_at);
+                put_u32(&mut w, a.recovery.rounds);
+                w.push(a.recovery.codes.len() as u8);
+                for c in &a.recovery.codes {
+                    w.extend_from_slice(&c.salt);
+                    w.extend_from_slice(&c.hash);
+                }
+            }
+        }
+        w
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, Error> {
+        let mut r = Reader(bytes);
+        if r.take(4)? != MAGIC {
+            return Err(Error::CorruptRecord("not a totp-mfa record"));
+        }
+        if r.u8()? != FORMAT_VERSION {
+            return Err(Error::CorruptRecord("unknown record format version"));
+        }
+        let generation = r.u64()?;
+        let failures = Failures {
+            count: r.u32()?,
+            last_at: r.u64()?,
+        };
+        let n = r.u8()? as usize;
+        if n > MAX_CHALLENGES {
+            return Err(Error::CorruptRecord("too many challenges"));
+        }
+        let mut challenges = Vec::with_capacity(n);
+        for _ in 0..n {
+            challenges.push(r.token()?);
+        }
+        let step_up = match r.u8()? {
+            0 => None,
+            1 => Some(r.token()?),
+            _ => return Err(Error::CorruptRecord("bad step-up flag")),
+        };
+        let state = match r.u8()? {
+            0 => State::Disabled,
+            1 => State::Pending(Pending {
+                secret: r.secret()?,
+                params: r.params()?,
+                issued_at: r.u64()?,
+                expires_at: r.u64()?,
+                attempts: r.u32()?,
+            }),
+            2 => {
+                let secret = r.secret()?;
+                let params = r.params()?;
+                let last_step = r.u64()?;
+                let activated_at = r.u64()?;
+                let rounds = r.u32()?;
+                if rounds == 0 {
+                    return Err(Error::CorruptRecord("zero hash rounds"));
+                }
+                let count = r.u8()? as usize;
+                if count > crate::recovery::RecoveryCodes::MAX_COUNT {
+                    return Err(Error::CorruptRecord("too many recovery codes"));
+                }
+                let mut codes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let mut salt = [0u8; SALT_LEN];
+                    salt.copy_from_slice(r.take(SALT_LEN)?);
+                    let mut hash = [0u8; HASH_LEN];
+                    hash.copy_from_slice(r.take(HASH_LEN)?);
+                    codes.push(StoredCode { salt, hash });
+                }
+                State::Active(Active {
+                    secret,
+                    params,
+                    last_step,
+                    activated_at,
+                    recovery: HashedRecoveryCodes { rounds, codes },
+                })
+            }
+            _ => return Err(Error::CorruptRecord("unknown state")),
+        };
+        if !r.0.is_empty() {
+            return Err(Error::CorruptRecord("trailing bytes"));
+        }
+        Ok(Record {
+            generation,
+            failures,
+            challenges,
+            step_up,
+            state,
+        })
+    }
+}
+
+fn put_u32(w: &mut Vec<u8>, v: u32) {
+    w.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_u64(w: &mut Vec<u8>, v: u64) {
+    w.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_token(w: &mut Vec<u8>, t: &TokenHash) {
+    w.extend_from_slice(&t.hash);
+    put_u64(w, t.expires_at);
+}
+
+fn put_secret(w: &mut Vec<u8>, s: &Secret) {
+    let bytes = s.expose_bytes();
+    w.push(bytes.len() as u8);
+    w.extend_from_slice(bytes);
+}
+
+fn put_params(w: &mut Vec<u8>, p: &TotpParams) {
+    w.push(p.algorithm().tag());
+    w.push(p.digits().get() as u8);
+    put_u32(w, p.period().seconds() as u32);
+    put_u64(w, p.t0());
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        if self.0.len() < n {
+            return Err(Error::CorruptRecord("truncated"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, Error> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, Error> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+
+    fn token(&mut self) -> Result<TokenHash, Error> {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(self.take(32)?);
+        Ok(TokenHash {
+            hash,
+            expires_at: self.u64()?,
+        })
+    }
+
+    fn secret(&mut self) -> Result<Secret, Error> {
+        let n = self.u8()? as usize;
+        Secret::from_bytes(self.take(n)?).map_err(|_| Error::CorruptRecord("bad secret"))
+    }
+
+    fn params(&mut self) -> Result<TotpParams, Error> {
+        let algorithm =
+            Algorithm::from_tag(self.u8()?).ok_or(Error::CorruptRecord("bad algorithm"))?;
+        let digits =
+            Digits::new(u32::from(self.u8()?)).map_err(|_| Error::CorruptRecord("bad digits"))?;
+        let period = Period::new(u64::from(self.u32()?))
+            .map_err(|_| Error::CorruptRecord("bad period"))?;
+        let t0 = self.u64()?;
+        Ok(TotpParams::default()
+            .with_algorithm(algorithm)
+            .with_digits(digits)
+            .with_period(period)
+            .with_t0(t0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recovery::RecoveryCodes;
+
+    fn sample() -> Record {
+        let secret = Secret::from_bytes(b"12345678901234567890").unwrap();
+        let (_, recovery) =
+            RecoveryCodes::generate_with_rounds(&mut getrandom::SysRng, 10, 5).unwrap();
+        Record {
+            generation: 3,
+            failures: Failures {
+                count: 2,
+                last_at: 99,
+            },
+            challenges: vec![TokenHash {
+                hash: [7; 32],
+                expires_at: 1000,
+            }],
+            step_up: Some(TokenHash {
+                hash: [9; 32],
+                expires_at: 2000,
+            }),
+            state: State::Active(Active {
+                secret,
+                params: TotpParams::default().with_digits(Digits::EIGHT),
+                last_step: 42,
+                activated_at: 1,
+                recovery,
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let r = sample();
+        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        let d = Record::default();
+        assert_eq!(Record::decode(&d.encode()).unwrap(), d);
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_is_an_error_or_a_record_never_a_panic() {
+        let bytes = sample().encode();
+        for n in 0..bytes.len() {
+            assert!(Record::decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.to_vec();
+            b[i] ^= 0xff;
+            let _ = Record::decode(&b);
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(Record::decode(&longer).is_err());
+    }
+}

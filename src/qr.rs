@@ -1,0 +1,77 @@
+//! QR codes of provisioning URIs: SVG for web pages, Unicode text for terminals.
+//!
+//! Error correction is level M (15 % of the symbol can be damaged), a good balance for a
+//! code shown on a screen. Always show the manual-entry key ([`Secret::to_base32_grouped`])
+//! beside the QR code, for when scanning fails.
+//!
+//! [`Secret::to_base32_grouped`]: crate::Secret::to_base32_grouped
+
+use qrcode::render::{svg, unicode};
+use qrcode::{EcLevel, QrCode};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::uri::ProvisioningUri;
+
+/// The URI could not be encoded as a QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum QrError {
+    /// The URI is too long for the largest QR code at this error-correction level.
+    #[error("the URI is too long for a QR code")]
+    TooLong,
+}
+
+impl ProvisioningUri {
+    fn qr(&self) -> Result<QrCode, QrError> {
+        QrCode::with_error_correction_level(self.as_str().as_bytes(), EcLevel::M)
+            .map_err(|_| QrError::TooLong)
+    }
+
+    /// An SVG image of the QR code, at least 240 px square, with the standard four-module
+    /// quiet zone, ready to inline in an HTML page.
+    ///
+    /// # Errors
+    /// [`QrError::TooLong`] when the URI does not fit in a QR code.
+    ///
+    /// ```
+    /// use totp_mfa::{OtpAuth, Secret, otp::TotpParams};
+    /// let secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    /// let uri = OtpAuth::totp(Some("Example"), "alice", secret, TotpParams::default())
+    ///     .unwrap().to_uri();
+    /// let svg = uri.to_svg().unwrap();
+    /// assert!(svg.starts_with("<?xml"));
+    /// ```
+    pub fn to_svg(&self) -> Result<Zeroizing<String>, QrError> {
+        Ok(Zeroizing::new(
+            self.qr()?
+                .render::<svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build(),
+        ))
+    }
+
+    /// The QR code as Unicode half-block characters, two modules per character cell, for a
+    /// terminal (dark modules on a light background, quiet zone included).
+    ///
+    /// # Errors
+    /// [`QrError::TooLong`] when the URI does not fit in a QR code.
+    ///
+    /// ```
+    /// use totp_mfa::{OtpAuth, Secret, otp::TotpParams};
+    /// let secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    /// let uri = OtpAuth::totp(None, "alice", secret, TotpParams::default()).unwrap().to_uri();
+    /// assert!(uri.to_terminal().unwrap().contains('▀'));
+    /// ```
+    pub fn to_terminal(&self) -> Result<Zeroizing<String>, QrError> {
+        Ok(Zeroizing::new(
+            self.qr()?
+                .render::<unicode::Dense1x2>()
+                .dark_color(unicode::Dense1x2::Light)
+                .light_color(unicode::Dense1x2::Dark)
+                .quiet_zone(true)
+                .build(),
+        ))
+    }
+}

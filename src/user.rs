@@ -1,0 +1,51 @@
+//! User identifiers.
+
+use core::fmt;
+
+use crate::error::Error;
+
+/// The host's identifier for a user (a database id, an e-mail address...): 1 to 255 bytes.
+///
+/// ```
+/// use totp_mfa::UserId;
+/// let alice = UserId::new("alice@example.com").unwrap();
+/// assert_eq!(alice.as_str(), "alice@example.com");
+/// assert!(UserId::new("").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(String);
+
+impl UserId {
+    /// The longest id, in bytes.
+    pub const MAX_LEN: usize = 255;
+
+    /// Validates an id.
+    ///
+    /// # Errors
+    /// [`Error::UserId`] when empty or longer than [`UserId::MAX_LEN`] bytes.
+    pub fn new(id: impl Into<String>) -> Result<Self, Error> {
+        let id = id.into();
+        if id.is_empty() || id.len() > Self::MAX_LEN {
+            return Err(Error::UserId);
+        }
+        Ok(UserId(id))
+    }
+
+    /// The id.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserId({:?})", self.0)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
