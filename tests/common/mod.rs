@@ -1,0 +1,77 @@
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use totp_mfa::testing::Authenticator;
+use totp_mfa::{
+    Challenge, LoginStart, ManualClock, MemoryStore, Mfa, Policy, RecoveryCodes, Store, UserId,
+};
+
+pub const T0: u64 = 1_800_000_000; // a time-step boundary: 1_800_000_000 % 30 == 0
+
+pub type TestMfa = Mfa<Arc<MemoryStore>, Arc<ManualClock>>;
+
+pub struct World {
+    pub mfa: TestMfa,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<MemoryStore>,
+}
+
+/// A fast policy for tests: the minimum recovery-hash rounds.
+pub fn policy() -> Policy {
+    Policy::new("Example").with_recovery_hash_rounds(1_000)
+}
+
+pub fn world_with(policy: Policy) -> World {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(MemoryStore::new());
+    let mfa = Mfa::new(store.clone(), policy)
+        .unwrap()
+        .with_clock(clock.clone());
+    World { mfa, clock, store }
+}
+
+pub fn world() -> World {
+    world_with(policy())
+}
+
+pub fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
+}
+
+impl World {
+    pub fn now(&self) -> u64 {
+        use totp_mfa::Clock;
+        self.clock.now().unwrap()
+    }
+
+    /// Enrolls `user`; returns the phone and the recovery codes.
+    pub fn enroll(&self, user: &UserId) -> (Authenticator, RecoveryCodes) {
+        let e = self.mfa.begin_enrollment(user, "someone@example.com").unwrap();
+        let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
+        let codes = self
+            .mfa
+            .confirm_enrollment(user, &phone.code_at(self.now()).unwrap())
+            .unwrap();
+        (phone, codes)
+    }
+
+    pub fn challenge(&self, user: &UserId) -> Challenge {
+        match self.mfa.start_login(user).unwrap() {
+            LoginStart::Challenge(c) => c,
+            LoginStart::NoMfa => panic!("expected a challenge"),
+        }
+    }
+
+    /// The stored bytes for `user`, to prove that an operation left them untouched.
+    pub fn snapshot(&self, user: &UserId) -> Option<(u64, Vec<u8>)> {
+        self.store
+            .load(user)
+            .unwrap()
+            .map(|r| (r.version(), r.data().to_vec()))
+    }
+}
+
+pub fn first_code(codes: &RecoveryCodes) -> String {
+    codes.iter().next().unwrap().as_str().to_owned()
+}
