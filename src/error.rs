@@ -195,7 +195,9 @@ impl Error {
     pub fn is_refused_factor(&self) -> bool {
         matches!(
             self,
-            Error::WrongCode { .. } | Error::CodeAlreadyUsed { .. } | Error::WrongRecoveryCode { .. }
+            Error::WrongCode { .. }
+                | Error::CodeAlreadyUsed { .. }
+                | Error::WrongRecoveryCode { .. }
         )
     }
 
@@ -236,7 +238,10 @@ fn attempts_text(left: u32, retry_at: Option<u64>) -> String {
         n => format!("{n} attempts left before the second factor locks"),
     };
     if let Some(t) = retry_at {
-        s.push_str(&format!("; next attempt allowed after {}", crate::time::rfc3339(t)));
+        s.push_str(&format!(
+            "; next attempt allowed after {}",
+            crate::time::rfc3339(t)
+        ));
     }
     s.push_str(". Lost your device? Use one of your recovery codes.");
     s

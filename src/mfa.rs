@@ -6,6 +6,7 @@ use getrandom::SysRng;
 use rand_core::{TryCryptoRng, TryRng};
 use thiserror::Error as ThisError;
 
+use crate::UserId;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::flow::policy::Policy;
@@ -15,7 +16,6 @@ use crate::flow::{
 };
 use crate::recovery::RecoveryCodes;
 use crate::store::{CasOutcome, Store, StoredRecord};
-use crate::UserId;
 
 /// How many times one operation re-runs after losing a compare-and-swap race before it gives
 /// up with [`Error::Contention`].
@@ -215,7 +215,9 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// As [`Mfa::regenerate_recovery_codes`].
     pub fn disable(&self, user: &UserId, reauth: Reauth<'_>) -> Result<(), Error> {
-        self.run(user, |rec, now, _| flow::disable(rec, &self.policy, reauth, now))
+        self.run(user, |rec, now, _| {
+            flow::disable(rec, &self.policy, reauth, now)
+        })
     }
 
     /// Clears a lock or delay. For the host's support process, **after** verifying the user's
@@ -228,7 +230,11 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     }
 
     fn load(&self, user: &UserId) -> Result<(Option<u64>, Record), Error> {
-        match self.store.load(user).map_err(|e| Error::Storage(Box::new(e)))? {
+        match self
+            .store
+            .load(user)
+            .map_err(|e| Error::Storage(Box::new(e)))?
+        {
             None => Ok((None, Record::default())),
             Some(stored) => Ok((Some(stored.version()), Record::decode(stored.data())?)),
         }

@@ -104,7 +104,8 @@ impl RecoveryCodes {
         let mut hashes = Vec::with_capacity(count);
         while codes.len() < count {
             let mut raw = Zeroizing::new([0u8; CODE_BYTES]);
-            rng.try_fill_bytes(raw.as_mut()).map_err(|_| crate::Error::Rng)?;
+            rng.try_fill_bytes(raw.as_mut())
+                .map_err(|_| crate::Error::Rng)?;
             let chars = encode(&raw);
             // Duplicates within a set are astronomically unlikely (2^-80) but cheap to refuse.
             let dup = codes
@@ -114,7 +115,8 @@ impl RecoveryCodes {
                 continue;
             }
             let mut salt = [0u8; SALT_LEN];
-            rng.try_fill_bytes(&mut salt).map_err(|_| crate::Error::Rng)?;
+            rng.try_fill_bytes(&mut salt)
+                .map_err(|_| crate::Error::Rng)?;
             let hash = derive(chars.as_ref(), &salt, rounds);
             hashes.push(StoredCode { salt, hash });
             let mut display = Zeroizing::new(String::with_capacity(CODE_CHARS + 3));
@@ -316,17 +318,33 @@ mod tests {
         // SEC-27.
         let (codes, hashes) = set(5);
         for (i, c) in codes.iter().enumerate() {
-            let sloppy = c.as_str().to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
+            let sloppy = c
+                .as_str()
+                .to_lowercase()
+                .replace('-', " ")
+                .replace('0', "o")
+                .replace('1', "l");
             assert_eq!(hashes.find(&sloppy).unwrap(), Some(i));
             assert_eq!(hashes.find(c.as_str()).unwrap(), Some(i));
         }
         // One character short is not a code; one character different is no match.
         let s = codes.iter().next().unwrap().as_str().replace('-', "");
-        assert_eq!(hashes.find(&s[..15]), Err(RecoveryCodeError::WrongLength { found: 15 }));
+        assert_eq!(
+            hashes.find(&s[..15]),
+            Err(RecoveryCodeError::WrongLength { found: 15 })
+        );
         let mut changed = s.into_bytes();
         changed[0] = if changed[0] == b'A' { b'B' } else { b'A' };
-        assert_eq!(hashes.find(core::str::from_utf8(&changed).unwrap()).unwrap(), None);
-        assert!(matches!(hashes.find("ABCD-EFGH-JKMN-PQRU"), Err(RecoveryCodeError::InvalidCharacter { position: 19 })));
+        assert_eq!(
+            hashes
+                .find(core::str::from_utf8(&changed).unwrap())
+                .unwrap(),
+            None
+        );
+        assert!(matches!(
+            hashes.find("ABCD-EFGH-JKMN-PQRU"),
+            Err(RecoveryCodeError::InvalidCharacter { position: 19 })
+        ));
     }
 
     #[test]
@@ -339,9 +357,16 @@ mod tests {
         assert_eq!(salts.len(), 10);
         for (c, stored) in codes.iter().zip(&hashes.codes) {
             let plain = c.as_str().replace('-', "");
-            assert!(!stored.hash.windows(4).any(|w| plain.as_bytes().windows(4).any(|p| p == w)));
+            assert!(
+                !stored
+                    .hash
+                    .windows(4)
+                    .any(|w| plain.as_bytes().windows(4).any(|p| p == w))
+            );
         }
-        assert!(!format!("{hashes:?} {codes:?}").contains(&codes.iter().next().unwrap().as_str()[..4]));
+        assert!(
+            !format!("{hashes:?} {codes:?}").contains(&codes.iter().next().unwrap().as_str()[..4])
+        );
     }
 
     #[test]

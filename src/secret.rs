@@ -132,7 +132,8 @@ impl Secret {
             return Err(SecretError::TooLong);
         }
         let mut bytes = Zeroizing::new(vec![0u8; len]);
-        rng.try_fill_bytes(&mut bytes).map_err(|_| SecretError::Rng)?;
+        rng.try_fill_bytes(&mut bytes)
+            .map_err(|_| SecretError::Rng)?;
         Ok(Secret { bytes })
     }
 
@@ -411,7 +412,10 @@ mod tests {
             Secret::from_base32(&"A".repeat(2000)),
             Err(SecretError::TooLong)
         );
-        assert_eq!(Secret::from_hex("3g"), Err(SecretError::InvalidHex { position: 2 }));
+        assert_eq!(
+            Secret::from_hex("3g"),
+            Err(SecretError::InvalidHex { position: 2 })
+        );
         assert_eq!(Secret::from_hex("313"), Err(SecretError::OddHexLength));
     }
 
@@ -437,7 +441,9 @@ mod tests {
         let s = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("JBSW") && !dbg.contains("48656c6c"), "{dbg}");
-        let err = Secret::from_base32("JBSWY3DPEHPK3PX!").unwrap_err().to_string();
+        let err = Secret::from_base32("JBSWY3DPEHPK3PX!")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("JBSW"), "{err}");
     }
 }

@@ -243,10 +243,16 @@ impl OtpAuth {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = key.to_ascii_lowercase();
             match key.as_str() {
-                "secret" => {
-                    set_once(&mut secret, "secret", Zeroizing::new(percent_decode(value, true, "secret")?))?
-                }
-                "issuer" => set_once(&mut issuer, "issuer", percent_decode(value, true, "issuer")?)?,
+                "secret" => set_once(
+                    &mut secret,
+                    "secret",
+                    Zeroizing::new(percent_decode(value, true, "secret")?),
+                )?,
+                "issuer" => set_once(
+                    &mut issuer,
+                    "issuer",
+                    percent_decode(value, true, "issuer")?,
+                )?,
                 "algorithm" => {
                     let v = percent_decode(value, true, "algorithm")?;
                     let a = v.parse::<Algorithm>().map_err(|e| UriError::Parameter {
@@ -288,7 +294,9 @@ impl OtpAuth {
             other => UriError::Secret(other),
         })?;
 
-        let issuer = issuer.map(|i| i.trim().to_owned()).filter(|i| !i.is_empty());
+        let issuer = issuer
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty());
         let (label_issuer, account) = split_label(&label, issuer.as_deref());
         let account = account.trim();
         if account.is_empty() {
@@ -438,7 +446,8 @@ fn parse_number(value: &str, name: &'static str) -> Result<u64, UriError> {
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 /// Splits a decoded label into (issuer prefix, account).
@@ -572,11 +581,31 @@ mod tests {
     #[test]
     fn parses_label_variants() {
         let cases = [
-            ("otpauth://totp/Big%20Corporation%3A%20alice%40bigco.com?secret=JBSWY3DPEHPK3PXP", Some("Big Corporation"), "alice@bigco.com"),
-            ("otpauth://totp/alice+tag@x.com?secret=JBSWY3DPEHPK3PXP", None, "alice+tag@x.com"),
-            ("OTPAUTH://TOTP/Provider1:Alice%20Smith?secret=jbswy3dpehpk3pxp&issuer=Provider1", Some("Provider1"), "Alice Smith"),
-            ("otpauth://totp/A:B:c@d?secret=JBSWY3DPEHPK3PXP&issuer=A:B", Some("A:B"), "c@d"),
-            ("  otpauth://totp/X:y?issuer=Other+Name&secret=JBSWY3DPEHPK3PXP%3D%3D%3D%3D&foo=bar\n", Some("Other Name"), "y"),
+            (
+                "otpauth://totp/Big%20Corporation%3A%20alice%40bigco.com?secret=JBSWY3DPEHPK3PXP",
+                Some("Big Corporation"),
+                "alice@bigco.com",
+            ),
+            (
+                "otpauth://totp/alice+tag@x.com?secret=JBSWY3DPEHPK3PXP",
+                None,
+                "alice+tag@x.com",
+            ),
+            (
+                "OTPAUTH://TOTP/Provider1:Alice%20Smith?secret=jbswy3dpehpk3pxp&issuer=Provider1",
+                Some("Provider1"),
+                "Alice Smith",
+            ),
+            (
+                "otpauth://totp/A:B:c@d?secret=JBSWY3DPEHPK3PXP&issuer=A:B",
+                Some("A:B"),
+                "c@d",
+            ),
+            (
+                "  otpauth://totp/X:y?issuer=Other+Name&secret=JBSWY3DPEHPK3PXP%3D%3D%3D%3D&foo=bar\n",
+                Some("Other Name"),
+                "y",
+            ),
         ];
         for (uri, issuer, account) in cases {
             let p = OtpAuth::parse(uri).unwrap_or_else(|e| panic!("{uri}: {e}"));
@@ -589,18 +618,48 @@ mod tests {
     fn refuses_what_is_broken() {
         use UriError as E;
         let cases: [(&str, fn(&UriError) -> bool); 12] = [
-            ("https://totp/x?secret=JBSWY3DPEHPK3PXP", |e| *e == E::NotOtpauth),
-            ("otpauth://motp/x?secret=JBSWY3DPEHPK3PXP", |e| *e == E::UnknownType),
+            ("https://totp/x?secret=JBSWY3DPEHPK3PXP", |e| {
+                *e == E::NotOtpauth
+            }),
+            ("otpauth://motp/x?secret=JBSWY3DPEHPK3PXP", |e| {
+                *e == E::UnknownType
+            }),
             ("otpauth://totp/x", |e| *e == E::MissingSecret),
             ("otpauth://totp/x?secret=", |e| *e == E::MissingSecret),
-            ("otpauth://totp/x?secret=JBSWY3DP!EHPK3PXP", |e| matches!(e, E::Secret(_))),
-            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=0", |e| matches!(e, E::Parameter { name: "digits", .. })),
-            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=-1", |e| matches!(e, E::Parameter { name: "digits", .. })),
-            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=0", |e| matches!(e, E::Parameter { name: "period", .. })),
-            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=MD5", |e| matches!(e, E::Parameter { name: "algorithm", .. })),
-            ("otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP", |e| *e == E::MissingCounter),
-            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&secret=GEZDGNBVGY3TQOJQ", |e| *e == E::Duplicate("secret")),
-            ("otpauth://totp/%E2%28?secret=JBSWY3DPEHPK3PXP", |e| matches!(e, E::Encoding { .. })),
+            ("otpauth://totp/x?secret=JBSWY3DP!EHPK3PXP", |e| {
+                matches!(e, E::Secret(_))
+            }),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=0", |e| {
+                matches!(e, E::Parameter { name: "digits", .. })
+            }),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=-1", |e| {
+                matches!(e, E::Parameter { name: "digits", .. })
+            }),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=0", |e| {
+                matches!(e, E::Parameter { name: "period", .. })
+            }),
+            (
+                "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=MD5",
+                |e| {
+                    matches!(
+                        e,
+                        E::Parameter {
+                            name: "algorithm",
+                            ..
+                        }
+                    )
+                },
+            ),
+            ("otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP", |e| {
+                *e == E::MissingCounter
+            }),
+            (
+                "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&secret=GEZDGNBVGY3TQOJQ",
+                |e| *e == E::Duplicate("secret"),
+            ),
+            ("otpauth://totp/%E2%28?secret=JBSWY3DPEHPK3PXP", |e| {
+                matches!(e, E::Encoding { .. })
+            }),
         ];
         for (uri, check) in cases {
             let e = OtpAuth::parse(uri).unwrap_err();
@@ -612,8 +671,9 @@ mod tests {
 
     #[test]
     fn hotp_round_trip() {
-        let p = OtpAuth::parse("otpauth://hotp/Svc:bob?secret=JBSWY3DPEHPK3PXP&counter=42&issuer=Svc")
-            .unwrap();
+        let p =
+            OtpAuth::parse("otpauth://hotp/Svc:bob?secret=JBSWY3DPEHPK3PXP&counter=42&issuer=Svc")
+                .unwrap();
         assert_eq!(p.kind(), OtpKind::Hotp { counter: 42 });
         assert_eq!(OtpAuth::parse(p.to_uri().as_str()).unwrap(), p);
     }

@@ -17,7 +17,11 @@ fn enrollment_activates_only_after_a_correct_code() {
     let alice = user("alice");
     assert_eq!(w.mfa.status(&alice).unwrap(), MfaStatus::Disabled);
     let e = w.mfa.begin_enrollment(&alice, "alice@example.com").unwrap();
-    assert!(e.uri().as_str().starts_with("otpauth://totp/Example:alice@example.com?secret="));
+    assert!(
+        e.uri()
+            .as_str()
+            .starts_with("otpauth://totp/Example:alice@example.com?secret=")
+    );
     assert!(e.uri().as_str().ends_with("&issuer=Example"));
     assert_eq!(e.expires_at(), T0 + 15 * 60);
     assert!(e.works_with_every_app());
@@ -27,24 +31,41 @@ fn enrollment_activates_only_after_a_correct_code() {
     assert!(e.manual_key().split(' ').all(|g| g.len() <= 4));
     assert_eq!(
         w.mfa.status(&alice).unwrap(),
-        MfaStatus::Pending { expires_at: T0 + 900 }
+        MfaStatus::Pending {
+            expires_at: T0 + 900
+        }
     );
     // Pending is not active: login needs no second factor yet.
-    assert!(matches!(w.mfa.start_login(&alice).unwrap(), LoginStart::NoMfa));
+    assert!(matches!(
+        w.mfa.start_login(&alice).unwrap(),
+        LoginStart::NoMfa
+    ));
 
     let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
-    let codes = w.mfa.confirm_enrollment(&alice, &phone.code_at(T0).unwrap()).unwrap();
+    let codes = w
+        .mfa
+        .confirm_enrollment(&alice, &phone.code_at(T0).unwrap())
+        .unwrap();
     assert_eq!(codes.len(), 10);
     assert!(matches!(
         w.mfa.status(&alice).unwrap(),
-        MfaStatus::Active { recovery_codes_left: 10, failures: 0, locked: false, retry_at: None }
+        MfaStatus::Active {
+            recovery_codes_left: 10,
+            failures: 0,
+            locked: false,
+            retry_at: None
+        }
     ));
 }
 
 #[test]
 fn generated_secret_is_160_bits_for_sha1_and_output_length_otherwise() {
     // SEC-06.
-    for (alg, bytes) in [(Algorithm::Sha1, 20), (Algorithm::Sha256, 32), (Algorithm::Sha512, 64)] {
+    for (alg, bytes) in [
+        (Algorithm::Sha1, 20),
+        (Algorithm::Sha256, 32),
+        (Algorithm::Sha512, 64),
+    ] {
         let w = world_with(policy().with_params(TotpParams::default().with_algorithm(alg)));
         let e = w.mfa.begin_enrollment(&user("a"), "a").unwrap();
         let parsed = totp_mfa::OtpAuth::parse(e.uri().as_str()).unwrap();
@@ -61,14 +82,22 @@ fn confirmation_code_cannot_be_replayed_to_log_in() {
     let c = w.challenge(&alice);
     let err = w
         .mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&phone.code_at(T0).unwrap()))
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::Totp(&phone.code_at(T0).unwrap()),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::CodeAlreadyUsed { .. }), "{err:?}");
     // The next step's code works.
     w.clock.advance(30);
     let auth = w
         .mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&phone.code_at(w.now()).unwrap()))
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::Totp(&phone.code_at(w.now()).unwrap()),
+        )
         .unwrap();
     assert_eq!(auth.factor(), Factor::Totp);
 }
@@ -81,14 +110,22 @@ fn begin_again_replaces_pending_but_never_active() {
     let second = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     assert_ne!(first.manual_key(), second.manual_key());
     let old_phone = Authenticator::from_uri(first.uri().as_str()).unwrap();
-    let err = w.mfa.confirm_enrollment(&alice, &old_phone.code_at(T0).unwrap()).unwrap_err();
+    let err = w
+        .mfa
+        .confirm_enrollment(&alice, &old_phone.code_at(T0).unwrap())
+        .unwrap_err();
     assert!(matches!(err, Error::WrongCode { .. }), "{err:?}");
     let new_phone = Authenticator::from_uri(second.uri().as_str()).unwrap();
-    w.mfa.confirm_enrollment(&alice, &new_phone.code_at(T0).unwrap()).unwrap();
+    w.mfa
+        .confirm_enrollment(&alice, &new_phone.code_at(T0).unwrap())
+        .unwrap();
 
     // SEC-35: an active credential is never replaced by an unconfirmed one.
     let before = w.snapshot(&alice);
-    assert!(matches!(w.mfa.begin_enrollment(&alice, "alice"), Err(Error::AlreadyEnabled)));
+    assert!(matches!(
+        w.mfa.begin_enrollment(&alice, "alice"),
+        Err(Error::AlreadyEnabled)
+    ));
     assert_eq!(w.snapshot(&alice), before);
 }
 
@@ -96,12 +133,16 @@ fn begin_again_replaces_pending_but_never_active() {
 fn confirm_with_nothing_pending_or_twice_is_refused() {
     let w = world();
     let bob = user("bob");
-    assert!(matches!(w.mfa.confirm_enrollment(&bob, "123456"), Err(Error::NoPendingEnrollment)));
+    assert!(matches!(
+        w.mfa.confirm_enrollment(&bob, "123456"),
+        Err(Error::NoPendingEnrollment)
+    ));
     assert_eq!(w.snapshot(&bob), None);
     let (phone, _) = w.enroll(&bob);
     w.clock.advance(30);
     assert!(matches!(
-        w.mfa.confirm_enrollment(&bob, &phone.code_at(w.now()).unwrap()),
+        w.mfa
+            .confirm_enrollment(&bob, &phone.code_at(w.now()).unwrap()),
         Err(Error::AlreadyEnabled)
     ));
 }
@@ -114,7 +155,8 @@ fn pending_enrollment_expires_to_the_second() {
     let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
     w.clock.set(e.expires_at());
     assert!(matches!(
-        w.mfa.confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap()),
+        w.mfa
+            .confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap()),
         Err(Error::EnrollmentExpired)
     ));
     assert_eq!(w.mfa.status(&alice).unwrap(), MfaStatus::Disabled);
@@ -122,7 +164,9 @@ fn pending_enrollment_expires_to_the_second() {
     let e = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
     w.clock.set(e.expires_at() - 1);
-    w.mfa.confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap()).unwrap();
+    w.mfa
+        .confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap())
+        .unwrap();
 }
 
 #[test]
@@ -132,9 +176,16 @@ fn wrong_confirmation_says_how_far_off_the_clock_is() {
     let e = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
     // Phone 5 minutes behind.
-    let err = w.mfa.confirm_enrollment(&alice, &phone.code_at(T0 - 300).unwrap()).unwrap_err();
+    let err = w
+        .mfa
+        .confirm_enrollment(&alice, &phone.code_at(T0 - 300).unwrap())
+        .unwrap_err();
     match err {
-        Error::WrongCode { hint: WrongCodeHint::ClockOffBy { seconds }, attempts_left, .. } => {
+        Error::WrongCode {
+            hint: WrongCodeHint::ClockOffBy { seconds },
+            attempts_left,
+            ..
+        } => {
             assert_eq!(seconds, -300);
             assert_eq!(attempts_left, 4);
         }
@@ -142,7 +193,11 @@ fn wrong_confirmation_says_how_far_off_the_clock_is() {
     }
     assert!(err_text(&w, &alice, T0 + 120).contains("ahead"));
     // A code from no nearby step: the generic clock hint.
-    let msg = w.mfa.confirm_enrollment(&alice, "000000").map(|_| ()).unwrap_err();
+    let msg = w
+        .mfa
+        .confirm_enrollment(&alice, "000000")
+        .map(|_| ())
+        .unwrap_err();
     assert!(msg.to_string().contains("clock"), "{msg}");
 }
 
@@ -178,18 +233,27 @@ fn confirmation_attempts_are_limited_per_enrollment() {
 #[test]
 fn an_app_that_ignores_parameters_is_named() {
     // SEC-29: SHA-256 configured, the app computes SHA-1 anyway.
-    let w = world_with(
-        policy().with_params(TotpParams::default().with_algorithm(Algorithm::Sha256)),
-    );
+    let w =
+        world_with(policy().with_params(TotpParams::default().with_algorithm(Algorithm::Sha256)));
     let alice = user("alice");
     let e = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     assert!(!e.works_with_every_app());
     let parsed = totp_mfa::OtpAuth::parse(e.uri().as_str()).unwrap();
     let sha1_app = totp_mfa::otp::Totp::new(parsed.secret(), TotpParams::default()).unwrap();
     let code = sha1_app.generate(T0).unwrap();
-    let err = w.mfa.confirm_enrollment(&alice, code.as_str()).map(|_| ()).unwrap_err();
+    let err = w
+        .mfa
+        .confirm_enrollment(&alice, code.as_str())
+        .map(|_| ())
+        .unwrap_err();
     assert!(
-        matches!(err, Error::WrongCode { hint: WrongCodeHint::AppIgnoresParameters, .. }),
+        matches!(
+            err,
+            Error::WrongCode {
+                hint: WrongCodeHint::AppIgnoresParameters,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("possible authenticator mismatch"));
@@ -201,8 +265,19 @@ fn malformed_codes_are_typed_errors_and_change_nothing() {
     let alice = user("alice");
     w.mfa.begin_enrollment(&alice, "alice").unwrap();
     let before = w.snapshot(&alice);
-    for bad in ["", "12345", "1234567", "12a456", "١٢٣٤٥٦", &"9".repeat(10_000)] {
-        let err = w.mfa.confirm_enrollment(&alice, bad).map(|_| ()).unwrap_err();
+    for bad in [
+        "",
+        "12345",
+        "1234567",
+        "12a456",
+        "١٢٣٤٥٦",
+        &"9".repeat(10_000),
+    ] {
+        let err = w
+            .mfa
+            .confirm_enrollment(&alice, bad)
+            .map(|_| ())
+            .unwrap_err();
         assert!(err.is_bad_input(), "{bad:?}: {err:?}");
     }
     assert_eq!(w.snapshot(&alice), before);
@@ -216,8 +291,14 @@ fn malformed_codes_are_typed_errors_and_change_nothing() {
     let c = w.challenge(&bob);
     let before = w.snapshot(&bob);
     for bad in ["12 34", "abcdef", "ZZZZ-ZZZZ", "x"] {
-        let e1 = w.mfa.complete_login(&bob, c.ticket(), SecondFactor::Totp(bad)).unwrap_err();
-        let e2 = w.mfa.complete_login(&bob, c.ticket(), SecondFactor::RecoveryCode(bad)).unwrap_err();
+        let e1 = w
+            .mfa
+            .complete_login(&bob, c.ticket(), SecondFactor::Totp(bad))
+            .unwrap_err();
+        let e2 = w
+            .mfa
+            .complete_login(&bob, c.ticket(), SecondFactor::RecoveryCode(bad))
+            .unwrap_err();
         assert!(e1.is_bad_input() && e2.is_bad_input(), "{e1:?} {e2:?}");
     }
     assert_eq!(w.snapshot(&bob), before);
@@ -228,7 +309,10 @@ fn malformed_codes_are_typed_errors_and_change_nothing() {
 #[test]
 fn login_without_mfa_needs_no_second_factor() {
     let w = world();
-    assert!(matches!(w.mfa.start_login(&user("nobody")).unwrap(), LoginStart::NoMfa));
+    assert!(matches!(
+        w.mfa.start_login(&user("nobody")).unwrap(),
+        LoginStart::NoMfa
+    ));
     assert_eq!(w.snapshot(&user("nobody")), None);
 }
 
@@ -242,7 +326,10 @@ fn login_with_totp_yields_fresh_tokens_and_consumes_the_ticket() {
     assert_eq!(c.user(), &alice);
     assert_eq!(c.expires_at(), w.now() + 300);
     let code = phone.code_at(w.now()).unwrap();
-    let a = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)).unwrap();
+    let a = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
     assert_eq!(a.user(), &alice);
     assert_eq!(a.authenticated_at(), w.now());
     assert_eq!(a.session_token().len(), 43);
@@ -252,12 +339,16 @@ fn login_with_totp_yields_fresh_tokens_and_consumes_the_ticket() {
     w.clock.advance(30);
     let code = phone.code_at(w.now()).unwrap();
     assert!(matches!(
-        w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
+        w.mfa
+            .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
         Err(Error::ChallengeInvalid)
     ));
     // A new challenge, a new token.
     let c2 = w.challenge(&alice);
-    let b = w.mfa.complete_login(&alice, c2.ticket(), SecondFactor::Totp(&code)).unwrap();
+    let b = w
+        .mfa
+        .complete_login(&alice, c2.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
     assert_ne!(a.session_token(), b.session_token());
 }
 
@@ -270,36 +361,66 @@ fn the_same_code_is_accepted_once_even_on_a_new_challenge() {
     w.clock.advance(60);
     let now = w.now();
     let code_t = phone.code_at(now).unwrap();
-    let _auth = w.mfa
-        .complete_login(&alice, w.challenge(&alice).ticket(), SecondFactor::Totp(&code_t))
+    let _auth = w
+        .mfa
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::Totp(&code_t),
+        )
         .unwrap();
     let c = w.challenge(&alice);
     for replay in [code_t.clone(), phone.code_at(now - 30).unwrap()] {
-        let err = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&replay)).unwrap_err();
+        let err = w
+            .mfa
+            .complete_login(&alice, c.ticket(), SecondFactor::Totp(&replay))
+            .unwrap_err();
         assert!(matches!(err, Error::CodeAlreadyUsed { .. }), "{err:?}");
         assert!(err.to_string().contains("already used"));
     }
     // Alternating: T+1 accepted, then T refused, then T+1 refused.
     let next = phone.code_at(now + 30).unwrap();
-    let _auth = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&next)).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&next))
+        .unwrap();
     let c = w.challenge(&alice);
     for code in [code_t, next] {
-        assert!(w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)).is_err());
+        assert!(
+            w.mfa
+                .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code))
+                .is_err()
+        );
     }
 }
 
 #[test]
 fn window_is_one_step_each_way() {
     // SEC-11.
-    let w = world_with(policy().with_throttle(Throttle { free_failures: 50, ..Throttle::default() }));
+    let w = world_with(policy().with_throttle(Throttle {
+        free_failures: 50,
+        ..Throttle::default()
+    }));
     let alice = user("alice");
     let (phone, _) = w.enroll(&alice);
     w.clock.advance(300);
     let now = w.now();
-    for (offset, ok) in [(-60i64, false), (60, false), (-30, true), (0, true), (30, true)] {
+    for (offset, ok) in [
+        (-60i64, false),
+        (60, false),
+        (-30, true),
+        (0, true),
+        (30, true),
+    ] {
         // Each accepted code raises the last used step, so go in increasing order of step.
-        let code = phone.code_at(now.checked_add_signed(offset).unwrap()).unwrap();
-        let r = w.mfa.complete_login(&alice, w.challenge(&alice).ticket(), SecondFactor::Totp(&code));
+        let code = phone
+            .code_at(now.checked_add_signed(offset).unwrap())
+            .unwrap();
+        let r = w.mfa.complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::Totp(&code),
+        );
         assert_eq!(r.is_ok(), ok, "offset {offset}: {r:?}");
     }
 }
@@ -316,26 +437,32 @@ fn challenges_expire_to_the_second_and_belong_to_one_user() {
     // Alice's ticket with Bob's id and Bob's valid code.
     let bob_code = bob_phone.code_at(w.now()).unwrap();
     assert!(matches!(
-        w.mfa.complete_login(&bob, c.ticket(), SecondFactor::Totp(&bob_code)),
+        w.mfa
+            .complete_login(&bob, c.ticket(), SecondFactor::Totp(&bob_code)),
         Err(Error::ChallengeInvalid)
     ));
     // Garbage and forged tickets.
     for t in ["", "x", &"A".repeat(43), &"A".repeat(10_000), "ü"] {
         assert!(matches!(
-            w.mfa.complete_login(&alice, t, SecondFactor::Totp("123456")),
+            w.mfa
+                .complete_login(&alice, t, SecondFactor::Totp("123456")),
             Err(Error::ChallengeInvalid)
         ));
     }
     w.clock.set(c.expires_at());
     let code = alice_phone.code_at(w.now()).unwrap();
     assert!(matches!(
-        w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
+        w.mfa
+            .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
         Err(Error::ChallengeExpired)
     ));
     w.clock.set(c.expires_at() - 1);
     let c2 = w.challenge(&alice);
     let code = alice_phone.code_at(w.now()).unwrap();
-    let _auth = w.mfa.complete_login(&alice, c2.ticket(), SecondFactor::Totp(&code)).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(&alice, c2.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
 }
 
 #[test]
@@ -343,7 +470,8 @@ fn a_ticket_for_a_user_without_mfa_is_invalid() {
     let w = world();
     let alice = user("alice");
     assert!(matches!(
-        w.mfa.complete_login(&alice, &"A".repeat(43), SecondFactor::Totp("123456")),
+        w.mfa
+            .complete_login(&alice, &"A".repeat(43), SecondFactor::Totp("123456")),
         Err(Error::ChallengeInvalid)
     ));
 }
@@ -360,8 +488,16 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
     for n in 1..=10u32 {
         // A new challenge each time: the count spans challenges (SEC-14).
         let c = w.challenge(&alice);
-        let err = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp("000000")).unwrap_err();
-        let Error::WrongCode { attempts_left, retry_at, .. } = err else {
+        let err = w
+            .mfa
+            .complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"))
+            .unwrap_err();
+        let Error::WrongCode {
+            attempts_left,
+            retry_at,
+            ..
+        } = err
+        else {
             panic!("attempt {n}: {err:?}")
         };
         assert_eq!(attempts_left, 10 - n);
@@ -374,7 +510,9 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
             w.clock.advance(expected_delay - 1);
             let c = w.challenge(&alice);
             let before = w.snapshot(&alice);
-            let err = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"));
+            let err = w
+                .mfa
+                .complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"));
             assert!(
                 matches!(err, Err(Error::Throttled { retry_at: r }) if r == w.now() + 1),
                 "attempt {n}: {err:?}"
@@ -389,19 +527,34 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
     let c = w.challenge(&alice); // a correct password does not reset the count (SEC-34)
     let code = phone.code_at(w.now()).unwrap();
     assert!(matches!(
-        w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
+        w.mfa
+            .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)),
         Err(Error::Locked)
     ));
-    assert!(matches!(w.mfa.status(&alice).unwrap(), MfaStatus::Active { locked: true, failures: 10, .. }));
+    assert!(matches!(
+        w.mfa.status(&alice).unwrap(),
+        MfaStatus::Active {
+            locked: true,
+            failures: 10,
+            ..
+        }
+    ));
     // The host unlocks after identity proofing.
     w.mfa.unlock(&alice).unwrap();
-    let _auth = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
 }
 
 #[test]
 fn recovery_codes_and_totp_share_one_failure_count() {
     // SEC-24.
-    let w = world_with(policy().with_throttle(Throttle { free_failures: 10, lock_after: 6, ..Throttle::default() }));
+    let w = world_with(policy().with_throttle(Throttle {
+        free_failures: 10,
+        lock_after: 6,
+        ..Throttle::default()
+    }));
     let alice = user("alice");
     let (_, codes) = w.enroll(&alice);
     let c = w.challenge(&alice);
@@ -411,10 +564,19 @@ fn recovery_codes_and_totp_share_one_failure_count() {
         } else {
             SecondFactor::RecoveryCode("AAAA-AAAA-AAAA-AAAA")
         };
-        assert!(w.mfa.complete_login(&alice, c.ticket(), f).unwrap_err().is_refused_factor());
+        assert!(
+            w.mfa
+                .complete_login(&alice, c.ticket(), f)
+                .unwrap_err()
+                .is_refused_factor()
+        );
     }
     assert!(matches!(
-        w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&first_code(&codes))),
+        w.mfa.complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::RecoveryCode(&first_code(&codes))
+        ),
         Err(Error::Locked)
     ));
 }
@@ -426,16 +588,29 @@ fn failures_count_across_challenges_and_success_resets() {
     let (phone, _) = w.enroll(&alice);
     for _ in 0..3 {
         let c = w.challenge(&alice);
-        assert!(w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp("000000")).is_err());
+        assert!(
+            w.mfa
+                .complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"))
+                .is_err()
+        );
     }
-    let MfaStatus::Active { failures, .. } = w.mfa.status(&alice).unwrap() else { panic!() };
+    let MfaStatus::Active { failures, .. } = w.mfa.status(&alice).unwrap() else {
+        panic!()
+    };
     assert_eq!(failures, 3);
     w.clock.advance(30);
     let c = w.challenge(&alice);
-    let _auth = w.mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&phone.code_at(w.now()).unwrap()))
+    let _auth = w
+        .mfa
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::Totp(&phone.code_at(w.now()).unwrap()),
+        )
         .unwrap();
-    let MfaStatus::Active { failures, .. } = w.mfa.status(&alice).unwrap() else { panic!() };
+    let MfaStatus::Active { failures, .. } = w.mfa.status(&alice).unwrap() else {
+        panic!()
+    };
     assert_eq!(failures, 0);
 }
 
@@ -443,17 +618,31 @@ fn failures_count_across_challenges_and_success_resets() {
 fn policy_refuses_more_than_100_failures_and_wide_windows() {
     // SEC-11, SEC-14.
     let bad = [
-        policy().with_throttle(Throttle { lock_after: 101, ..Throttle::default() }),
-        policy().with_throttle(Throttle { lock_after: 0, ..Throttle::default() }),
+        policy().with_throttle(Throttle {
+            lock_after: 101,
+            ..Throttle::default()
+        }),
+        policy().with_throttle(Throttle {
+            lock_after: 0,
+            ..Throttle::default()
+        }),
         policy().with_window(totp_mfa::otp::Window::symmetric(3).unwrap()),
-        policy().with_params(TotpParams::default().with_period(totp_mfa::otp::Period::new(121).unwrap())),
+        policy().with_params(
+            TotpParams::default().with_period(totp_mfa::otp::Period::new(121).unwrap()),
+        ),
         policy().with_challenge_ttl(601),
         policy().with_recovery_codes(0),
         Policy::new("Bad:Issuer"),
         Policy::new(""),
     ];
     for p in bad {
-        assert!(matches!(totp_mfa::Mfa::new(totp_mfa::MemoryStore::new(), p.clone()), Err(Error::Config(_))), "{p:?}");
+        assert!(
+            matches!(
+                totp_mfa::Mfa::new(totp_mfa::MemoryStore::new(), p.clone()),
+                Err(Error::Config(_))
+            ),
+            "{p:?}"
+        );
     }
     // SEC-19: the default policy's odds.
     let p = Throttle::default().guess_probability(6, 3);
@@ -472,21 +661,41 @@ fn recovery_code_logs_in_once_and_reports_what_is_left() {
     let c = w.challenge(&alice);
     let a = w
         .mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&code.to_lowercase()))
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::RecoveryCode(&code.to_lowercase()),
+        )
         .unwrap();
     assert_eq!(a.factor(), Factor::RecoveryCode);
     assert_eq!(a.recovery_codes_left(), 9);
     assert!(!a.recovery_codes_low());
     let c = w.challenge(&alice);
-    let err = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&code)).unwrap_err();
+    let err = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&code))
+        .unwrap_err();
     assert!(matches!(err, Error::WrongRecoveryCode { .. }), "{err:?}");
     // Running low at 3 left.
     for code in codes.iter().skip(1).take(6) {
         let c = w.challenge(&alice);
-        let a = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(code.as_str())).unwrap();
+        let a = w
+            .mfa
+            .complete_login(
+                &alice,
+                c.ticket(),
+                SecondFactor::RecoveryCode(code.as_str()),
+            )
+            .unwrap();
         assert_eq!(a.recovery_codes_low(), a.recovery_codes_left() <= 3);
     }
-    assert!(matches!(w.mfa.status(&alice).unwrap(), MfaStatus::Active { recovery_codes_left: 3, .. }));
+    assert!(matches!(
+        w.mfa.status(&alice).unwrap(),
+        MfaStatus::Active {
+            recovery_codes_left: 3,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -497,34 +706,66 @@ fn lost_phone_recovery_then_reset_then_re_enroll_with_a_new_secret() {
     let old = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     let old_key = old.manual_key().to_owned();
     let old_phone = Authenticator::from_uri(old.uri().as_str()).unwrap();
-    let codes = w.mfa.confirm_enrollment(&alice, &old_phone.code_at(T0).unwrap()).unwrap();
+    let codes = w
+        .mfa
+        .confirm_enrollment(&alice, &old_phone.code_at(T0).unwrap())
+        .unwrap();
     let stale = w.challenge(&alice);
 
     let c = w.challenge(&alice);
     let a = w
         .mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&first_code(&codes)))
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::RecoveryCode(&first_code(&codes)),
+        )
         .unwrap();
     // A made-up step-up token is refused; the real one works once.
-    assert!(matches!(w.mfa.disable(&alice, Reauth::StepUp(&"A".repeat(43))), Err(Error::StepUpInvalid)));
-    w.mfa.disable(&alice, Reauth::StepUp(a.step_up_token())).unwrap();
+    assert!(matches!(
+        w.mfa.disable(&alice, Reauth::StepUp(&"A".repeat(43))),
+        Err(Error::StepUpInvalid)
+    ));
+    w.mfa
+        .disable(&alice, Reauth::StepUp(a.step_up_token()))
+        .unwrap();
     assert_eq!(w.mfa.status(&alice).unwrap(), MfaStatus::Disabled);
-    assert!(matches!(w.mfa.disable(&alice, Reauth::StepUp(a.step_up_token())), Err(Error::NotEnabled)));
+    assert!(matches!(
+        w.mfa.disable(&alice, Reauth::StepUp(a.step_up_token())),
+        Err(Error::NotEnabled)
+    ));
     // Revocation is immediate: the open challenge is dead, login needs no second factor.
     w.clock.advance(30);
     assert!(matches!(
-        w.mfa.complete_login(&alice, stale.ticket(), SecondFactor::Totp(&old_phone.code_at(w.now()).unwrap())),
+        w.mfa.complete_login(
+            &alice,
+            stale.ticket(),
+            SecondFactor::Totp(&old_phone.code_at(w.now()).unwrap())
+        ),
         Err(Error::ChallengeInvalid)
     ));
-    assert!(matches!(w.mfa.start_login(&alice).unwrap(), LoginStart::NoMfa));
+    assert!(matches!(
+        w.mfa.start_login(&alice).unwrap(),
+        LoginStart::NoMfa
+    ));
 
     let new = w.mfa.begin_enrollment(&alice, "alice").unwrap();
     assert_ne!(new.manual_key(), old_key);
     let phone = Authenticator::from_uri(new.uri().as_str()).unwrap();
-    w.mfa.confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap()).unwrap();
+    w.mfa
+        .confirm_enrollment(&alice, &phone.code_at(w.now()).unwrap())
+        .unwrap();
     // Old recovery codes are gone with the old credential.
     let c = w.challenge(&alice);
-    assert!(w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&codes.iter().nth(1).unwrap().as_str())).is_err());
+    assert!(
+        w.mfa
+            .complete_login(
+                &alice,
+                c.ticket(),
+                SecondFactor::RecoveryCode(&codes.iter().nth(1).unwrap().as_str())
+            )
+            .is_err()
+    );
 }
 
 #[test]
@@ -535,20 +776,34 @@ fn step_up_tokens_expire_and_are_single_use() {
     w.clock.advance(30);
     let a = w
         .mfa
-        .complete_login(&alice, w.challenge(&alice).ticket(), SecondFactor::Totp(&phone.code_at(w.now()).unwrap()))
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::Totp(&phone.code_at(w.now()).unwrap()),
+        )
         .unwrap();
-    w.mfa.regenerate_recovery_codes(&alice, Reauth::StepUp(a.step_up_token())).unwrap();
+    w.mfa
+        .regenerate_recovery_codes(&alice, Reauth::StepUp(a.step_up_token()))
+        .unwrap();
     assert!(matches!(
-        w.mfa.regenerate_recovery_codes(&alice, Reauth::StepUp(a.step_up_token())),
+        w.mfa
+            .regenerate_recovery_codes(&alice, Reauth::StepUp(a.step_up_token())),
         Err(Error::StepUpInvalid)
     ));
     w.clock.advance(30);
     let b = w
         .mfa
-        .complete_login(&alice, w.challenge(&alice).ticket(), SecondFactor::Totp(&phone.code_at(w.now()).unwrap()))
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::Totp(&phone.code_at(w.now()).unwrap()),
+        )
         .unwrap();
     w.clock.advance(300);
-    assert!(matches!(w.mfa.disable(&alice, Reauth::StepUp(b.step_up_token())), Err(Error::StepUpInvalid)));
+    assert!(matches!(
+        w.mfa.disable(&alice, Reauth::StepUp(b.step_up_token())),
+        Err(Error::StepUpInvalid)
+    ));
 }
 
 #[test]
@@ -558,23 +813,47 @@ fn regenerate_needs_a_fresh_factor_and_invalidates_old_codes() {
     let alice = user("alice");
     let (phone, old) = w.enroll(&alice);
     let before = w.snapshot(&alice);
-    let err = w.mfa.regenerate_recovery_codes(&alice, Reauth::Factor(SecondFactor::Totp("000000"))).unwrap_err();
+    let err = w
+        .mfa
+        .regenerate_recovery_codes(&alice, Reauth::Factor(SecondFactor::Totp("000000")))
+        .unwrap_err();
     assert!(err.is_refused_factor());
     assert_ne!(w.snapshot(&alice), before, "the failure is counted");
     w.clock.advance(30);
     let new = w
         .mfa
-        .regenerate_recovery_codes(&alice, Reauth::Factor(SecondFactor::Totp(&phone.code_at(w.now()).unwrap())))
+        .regenerate_recovery_codes(
+            &alice,
+            Reauth::Factor(SecondFactor::Totp(&phone.code_at(w.now()).unwrap())),
+        )
         .unwrap();
     let c = w.challenge(&alice);
     for code in old.iter() {
-        assert!(w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(code.as_str())).is_err());
+        assert!(
+            w.mfa
+                .complete_login(
+                    &alice,
+                    c.ticket(),
+                    SecondFactor::RecoveryCode(code.as_str())
+                )
+                .is_err()
+        );
     }
     w.mfa.unlock(&alice).unwrap();
-    let _auth = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&first_code(&new))).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::RecoveryCode(&first_code(&new)),
+        )
+        .unwrap();
     // Regenerating with a recovery code works too, and is refused when MFA is off.
     assert!(matches!(
-        w.mfa.regenerate_recovery_codes(&user("nobody"), Reauth::Factor(SecondFactor::Totp("123456"))),
+        w.mfa.regenerate_recovery_codes(
+            &user("nobody"),
+            Reauth::Factor(SecondFactor::Totp("123456"))
+        ),
         Err(Error::NotEnabled)
     ));
 }
@@ -584,11 +863,22 @@ fn disable_with_a_wrong_code_is_counted_and_changes_nothing_else() {
     let w = world();
     let alice = user("alice");
     let (phone, _) = w.enroll(&alice);
-    assert!(w.mfa.disable(&alice, Reauth::Factor(SecondFactor::Totp("000000"))).unwrap_err().is_refused_factor());
-    assert!(matches!(w.mfa.status(&alice).unwrap(), MfaStatus::Active { failures: 1, .. }));
+    assert!(
+        w.mfa
+            .disable(&alice, Reauth::Factor(SecondFactor::Totp("000000")))
+            .unwrap_err()
+            .is_refused_factor()
+    );
+    assert!(matches!(
+        w.mfa.status(&alice).unwrap(),
+        MfaStatus::Active { failures: 1, .. }
+    ));
     w.clock.advance(30);
     w.mfa
-        .disable(&alice, Reauth::Factor(SecondFactor::Totp(&phone.code_at(w.now()).unwrap())))
+        .disable(
+            &alice,
+            Reauth::Factor(SecondFactor::Totp(&phone.code_at(w.now()).unwrap())),
+        )
         .unwrap();
     assert_eq!(w.mfa.status(&alice).unwrap(), MfaStatus::Disabled);
 }
@@ -604,7 +894,11 @@ fn nothing_secret_in_debug_or_error_text() {
     let key = e.manual_key().replace(' ', "");
     let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
     let code = phone.code_at(T0).unwrap();
-    let mut texts = vec![format!("{e:?}"), format!("{:?}", e.uri()), format!("{:?}", w.mfa)];
+    let mut texts = vec![
+        format!("{e:?}"),
+        format!("{:?}", e.uri()),
+        format!("{:?}", w.mfa),
+    ];
     let codes = w.mfa.confirm_enrollment(&alice, &code).unwrap();
     texts.push(format!("{codes:?}"));
     w.clock.advance(30);
@@ -612,17 +906,34 @@ fn nothing_secret_in_debug_or_error_text() {
     texts.push(format!("{c:?}"));
     let a = w
         .mfa
-        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&phone.code_at(w.now()).unwrap()))
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::Totp(&phone.code_at(w.now()).unwrap()),
+        )
         .unwrap();
     texts.push(format!("{a:?}"));
     let c = w.challenge(&alice);
-    let wrong = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code)).unwrap_err();
+    let wrong = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&code))
+        .unwrap_err();
     texts.push(format!("{wrong:?} {wrong}"));
     let rc = first_code(&codes);
-    let wrong = w.mfa.complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&rc[..18])).unwrap_err();
+    let wrong = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&rc[..18]))
+        .unwrap_err();
     texts.push(format!("{wrong:?} {wrong}"));
     let all = texts.join("\n");
-    for secret in [&key[..16], &code, &rc[..9], c.ticket(), a.session_token(), a.step_up_token()] {
+    for secret in [
+        &key[..16],
+        &code,
+        &rc[..9],
+        c.ticket(),
+        a.session_token(),
+        a.step_up_token(),
+    ] {
         assert!(!all.contains(secret), "{secret} leaked in:\n{all}");
     }
 }

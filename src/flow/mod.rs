@@ -17,12 +17,12 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
+use crate::UserId;
 use crate::error::{Error, WrongCodeHint};
 use crate::otp::{Code, Totp, TotpParams, Verification};
 use crate::recovery::RecoveryCodes;
 use crate::secret::Secret;
 use crate::uri::{OtpAuth, ProvisioningUri};
-use crate::UserId;
 use policy::Policy;
 use record::{Active, Failures, MAX_CHALLENGES, Pending, Record, State, TokenHash};
 
@@ -87,7 +87,11 @@ fn token_hash(text: &str) -> Option<[u8; 32]> {
     if text.len() != 43 {
         return None;
     }
-    let raw = Zeroizing::new(data_encoding::BASE64URL_NOPAD.decode(text.as_bytes()).ok()?);
+    let raw = Zeroizing::new(
+        data_encoding::BASE64URL_NOPAD
+            .decode(text.as_bytes())
+            .ok()?,
+    );
     if raw.len() != 32 {
         return None;
     }
@@ -498,7 +502,8 @@ fn enrollment_hint(
     }
     if !pending.params.is_widely_supported() {
         for digits in [crate::otp::Digits::SIX, pending.params.digits()] {
-            let Ok(fallback) = Totp::new(&pending.secret, TotpParams::default().with_digits(digits))
+            let Ok(fallback) =
+                Totp::new(&pending.secret, TotpParams::default().with_digits(digits))
             else {
                 continue;
             };
@@ -588,7 +593,10 @@ fn check_factor(
             count: rec.failures.count.saturating_add(1),
             last_at: now,
         };
-        let left = policy.throttle.lock_after.saturating_sub(next.failures.count);
+        let left = policy
+            .throttle
+            .lock_after
+            .saturating_sub(next.failures.count);
         let retry = retry_at(&next.failures, policy, now);
         let e = make(left, retry);
         (Some(next), e)
@@ -609,19 +617,19 @@ fn check_factor(
                         factor: Factor::Totp,
                     })
                 }
-                Verification::Replayed { .. } => Err(refused(|attempts_left, retry_at| {
-                    Error::CodeAlreadyUsed {
+                Verification::Replayed { .. } => {
+                    Err(refused(|attempts_left, retry_at| Error::CodeAlreadyUsed {
                         attempts_left,
                         retry_at,
-                    }
-                })),
-                Verification::Rejected => Err(refused(|attempts_left, retry_at| {
-                    Error::WrongCode {
+                    }))
+                }
+                Verification::Rejected => {
+                    Err(refused(|attempts_left, retry_at| Error::WrongCode {
                         attempts_left,
                         retry_at,
                         hint: WrongCodeHint::CheckDeviceClock,
-                    }
-                })),
+                    }))
+                }
             }
         }
         SecondFactor::RecoveryCode(text) => {
@@ -670,7 +678,12 @@ pub(crate) fn complete_login<R: TryCryptoRng + ?Sized>(
     }
     let verified = match check_factor(rec, active, policy, factor, now) {
         Ok(v) => v,
-        Err((write, e)) => return Step { write, result: Err(e) },
+        Err((write, e)) => {
+            return Step {
+                write,
+                result: Err(e),
+            };
+        }
     };
     let (session_token, _) = match Token::generate(rng) {
         Ok(t) => t,
@@ -749,7 +762,12 @@ pub(crate) fn regenerate_recovery_codes<R: TryCryptoRng + ?Sized>(
 ) -> Step<RecoveryCodes> {
     let mut next = match reauthenticate(rec, policy, reauth, now) {
         Ok(n) => n,
-        Err((write, e)) => return Step { write, result: Err(e) },
+        Err((write, e)) => {
+            return Step {
+                write,
+                result: Err(e),
+            };
+        }
     };
     let (codes, hashes) = match RecoveryCodes::generate_with_rounds(
         rng,
@@ -770,7 +788,12 @@ pub(crate) fn regenerate_recovery_codes<R: TryCryptoRng + ?Sized>(
 pub(crate) fn disable(rec: &Record, policy: &Policy, reauth: Reauth<'_>, now: u64) -> Step<()> {
     let mut next = match reauthenticate(rec, policy, reauth, now) {
         Ok(n) => n,
-        Err((write, e)) => return Step { write, result: Err(e) },
+        Err((write, e)) => {
+            return Step {
+                write,
+                result: Err(e),
+            };
+        }
     };
     next.state = State::Disabled;
     next.challenges.clear();

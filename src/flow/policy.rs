@@ -79,7 +79,9 @@ impl Throttle {
 
     fn validate(&self) -> Result<(), Error> {
         if self.lock_after == 0 || self.lock_after > Self::NIST_MAX_FAILURES {
-            return Err(Error::Config("lock_after must be 1 to 100 (NIST SP 800-63B)"));
+            return Err(Error::Config(
+                "lock_after must be 1 to 100 (NIST SP 800-63B)",
+            ));
         }
         if self.max_delay < self.base_delay {
             return Err(Error::Config("max_delay must be at least base_delay"));
@@ -223,22 +225,32 @@ impl Policy {
     /// [`Error::Config`] naming the first value out of bounds.
     pub fn validate(&self) -> Result<(), Error> {
         if self.issuer.trim().is_empty() || self.issuer.contains(':') || self.issuer.len() > 256 {
-            return Err(Error::Config("the issuer must be 1 to 256 bytes without ':'"));
+            return Err(Error::Config(
+                "the issuer must be 1 to 256 bytes without ':'",
+            ));
         }
         if self.window.back() > Self::MAX_WINDOW || self.window.ahead() > Self::MAX_WINDOW {
-            return Err(Error::Config("the window may reach at most 2 steps each way"));
+            return Err(Error::Config(
+                "the window may reach at most 2 steps each way",
+            ));
         }
         if self.params.period().seconds() > Self::MAX_PERIOD {
             return Err(Error::Config("the period may be at most 120 seconds"));
         }
         if self.params.t0() != 0 {
-            return Err(Error::Config("T0 must be 0: otpauth URIs cannot carry another"));
+            return Err(Error::Config(
+                "T0 must be 0: otpauth URIs cannot carry another",
+            ));
         }
         if !(60..=24 * 3600).contains(&self.pending_ttl) {
-            return Err(Error::Config("the enrollment lifetime must be 1 minute to 1 day"));
+            return Err(Error::Config(
+                "the enrollment lifetime must be 1 minute to 1 day",
+            ));
         }
         if !(30..=600).contains(&self.challenge_ttl) {
-            return Err(Error::Config("the challenge lifetime must be 30 s to 10 minutes"));
+            return Err(Error::Config(
+                "the challenge lifetime must be 30 s to 10 minutes",
+            ));
         }
         if !(30..=3600).contains(&self.step_up_ttl) {
             return Err(Error::Config("the step-up lifetime must be 30 s to 1 hour"));

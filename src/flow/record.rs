@@ -276,8 +276,8 @@ impl<'a> Reader<'a> {
             Algorithm::from_tag(self.u8()?).ok_or(Error::CorruptRecord("bad algorithm"))?;
         let digits =
             Digits::new(u32::from(self.u8()?)).map_err(|_| Error::CorruptRecord("bad digits"))?;
-        let period = Period::new(u64::from(self.u32()?))
-            .map_err(|_| Error::CorruptRecord("bad period"))?;
+        let period =
+            Period::new(u64::from(self.u32()?)).map_err(|_| Error::CorruptRecord("bad period"))?;
         let t0 = self.u64()?;
         Ok(TotpParams::default()
             .with_algorithm(algorithm)

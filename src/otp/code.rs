@@ -116,7 +116,10 @@ impl Code {
             *slot = b'0' + (v % 10) as u8;
             v /= 10;
         }
-        Code { bytes, len: n as u8 }
+        Code {
+            bytes,
+            len: n as u8,
+        }
     }
 
     /// The digits, e.g. `"081804"`.
@@ -225,7 +228,10 @@ mod tests {
 
     #[test]
     fn from_value_pads_and_reduces() {
-        assert_eq!(Code::from_value(1_094_287_082, Digits::SIX).as_str(), "287082");
+        assert_eq!(
+            Code::from_value(1_094_287_082, Digits::SIX).as_str(),
+            "287082"
+        );
         assert_eq!(
             Code::from_value(1_094_287_082, Digits::EIGHT).as_str(),
             "94287082"

@@ -4,9 +4,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
+use super::OtpError;
 use super::code::Code;
 use super::params::{Algorithm, Digits};
-use super::OtpError;
 
 /// The HMAC state after absorbing the key: cloning it and hashing one 8-byte counter costs
 /// two compression-function calls instead of four. The states are zeroized on drop.

@@ -363,7 +363,13 @@ mod tests {
         // SEC-11: window 1 accepts t-30, t, t+30 and rejects t-60, t+60.
         let t = totp();
         let now: u64 = 1_111_111_109;
-        for (offset, ok) in [(-60i64, false), (-30, true), (0, true), (30, true), (60, false)] {
+        for (offset, ok) in [
+            (-60i64, false),
+            (-30, true),
+            (0, true),
+            (30, true),
+            (60, false),
+        ] {
             let code = t.generate(now.checked_add_signed(offset).unwrap()).unwrap();
             let v = t.verify(&code, now, Window::default(), None).unwrap();
             assert_eq!(v.is_accepted(), ok, "offset {offset}");
@@ -387,13 +393,26 @@ mod tests {
         );
         let older = t.generate_at_step(step - 1);
         assert!(matches!(
-            t.verify(&older, now, Window::default(), Some(step)).unwrap(),
+            t.verify(&older, now, Window::default(), Some(step))
+                .unwrap(),
             Verification::Replayed { .. }
         ));
         let ahead = t.generate_at_step(step + 1);
-        assert!(t.verify(&ahead, now, Window::default(), Some(step - 1)).unwrap().is_accepted());
-        assert!(!t.verify(&c, now, Window::default(), Some(step + 1)).unwrap().is_accepted());
-        assert!(!t.verify(&ahead, now, Window::default(), Some(step + 1)).unwrap().is_accepted());
+        assert!(
+            t.verify(&ahead, now, Window::default(), Some(step - 1))
+                .unwrap()
+                .is_accepted()
+        );
+        assert!(
+            !t.verify(&c, now, Window::default(), Some(step + 1))
+                .unwrap()
+                .is_accepted()
+        );
+        assert!(
+            !t.verify(&ahead, now, Window::default(), Some(step + 1))
+                .unwrap()
+                .is_accepted()
+        );
     }
 
     #[test]
@@ -401,19 +420,29 @@ mod tests {
         let t = totp();
         let c = t.generate_at_step(0);
         assert_eq!(
-            t.verify(&c, 0, Window::symmetric(10).unwrap(), None).unwrap(),
+            t.verify(&c, 0, Window::symmetric(10).unwrap(), None)
+                .unwrap(),
             Verification::Accepted { time_step: 0 }
         );
-        let top = Totp::new(&rfc_secret(), TotpParams::default().with_period(Period::new(1).unwrap()))
-            .unwrap();
+        let top = Totp::new(
+            &rfc_secret(),
+            TotpParams::default().with_period(Period::new(1).unwrap()),
+        )
+        .unwrap();
         let c = top.generate_at_step(u64::MAX);
         assert_eq!(
-            top.verify(&c, u64::MAX, Window::symmetric(10).unwrap(), None).unwrap(),
-            Verification::Accepted { time_step: u64::MAX }
+            top.verify(&c, u64::MAX, Window::symmetric(10).unwrap(), None)
+                .unwrap(),
+            Verification::Accepted {
+                time_step: u64::MAX
+            }
         );
         assert_eq!(
-            top.verify(&c, u64::MAX, Window::default(), Some(u64::MAX)).unwrap(),
-            Verification::Replayed { time_step: u64::MAX }
+            top.verify(&c, u64::MAX, Window::default(), Some(u64::MAX))
+                .unwrap(),
+            Verification::Replayed {
+                time_step: u64::MAX
+            }
         );
         let with_t0 = TotpParams::default().with_t0(100);
         assert_eq!(time_step(99, &with_t0), Err(OtpError::BeforeT0 { t0: 100 }));
@@ -432,7 +461,11 @@ mod tests {
 
     #[test]
     fn debug_shows_no_key_material() {
-        let s = format!("{:?} {:?}", totp(), Hotp::new(&rfc_secret(), Algorithm::Sha1, Digits::SIX).unwrap());
+        let s = format!(
+            "{:?} {:?}",
+            totp(),
+            Hotp::new(&rfc_secret(), Algorithm::Sha1, Digits::SIX).unwrap()
+        );
         assert!(!s.contains("3132"), "{s}");
         assert!(!s.contains("12345"), "{s}");
     }

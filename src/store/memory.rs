@@ -53,7 +53,10 @@ impl Store for MemoryStore {
     type Error = PoisonedStore;
 
     fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, Self::Error> {
-        let map = self.records.lock().map_err(|_: PoisonError<_>| PoisonedStore)?;
+        let map = self
+            .records
+            .lock()
+            .map_err(|_: PoisonError<_>| PoisonedStore)?;
         Ok(map.get(user).cloned())
     }
 
@@ -63,7 +66,10 @@ impl Store for MemoryStore {
         expected: Option<u64>,
         new: StoredRecord,
     ) -> Result<CasOutcome, Self::Error> {
-        let mut map = self.records.lock().map_err(|_: PoisonError<_>| PoisonedStore)?;
+        let mut map = self
+            .records
+            .lock()
+            .map_err(|_: PoisonError<_>| PoisonedStore)?;
         if map.get(user).map(StoredRecord::version) != expected {
             return Ok(CasOutcome::Conflict);
         }

@@ -47,7 +47,10 @@ impl World {
 
     /// Enrolls `user`; returns the phone and the recovery codes.
     pub fn enroll(&self, user: &UserId) -> (Authenticator, RecoveryCodes) {
-        let e = self.mfa.begin_enrollment(user, "someone@example.com").unwrap();
+        let e = self
+            .mfa
+            .begin_enrollment(user, "someone@example.com")
+            .unwrap();
         let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
         let codes = self
             .mfa
