@@ -1,1 +1,78 @@
-//! Design notes (placeholder).
+//! The design manual: what totp-mfa defends against, and why each rule is what it is.
+//!
+//! This module holds documentation only.
+//!
+//! # Threat model
+//! totp-mfa protects an account whose password may be known to an attacker. It assumes the
+//! host checks the password itself, keeps the login challenge in a server-side session that
+//! is *not* yet a logged-in session, and keeps the [`Store`](crate::Store) in a secure area.
+//! It defends against:
+//!
+//! | Attack | Defence | Requirement |
+//! |---|---|---|
+//! | Guessing codes, in parallel sessions | One failure count per user across all challenges, growing delays, lock at 10 (≤ 100) | SEC-14, SEC-15, SEC-19, SEC-24 |
+//! | Replaying an observed code within its window | The last accepted time step is stored; only later steps are accepted | SEC-12 |
+//! | Racing two requests with one code or one recovery code | Every change is a compare-and-swap on the record version | SEC-13, SEC-23, SEC-43 |
+//! | Timing the comparison | Every step of the window and every stored recovery code is checked, results combined with `subtle::Choice` | SEC-16 |
+//! | Skipping the second step | Only [`Mfa::complete_login`](crate::Mfa::complete_login) builds an [`Authorization`](crate::Authorization), from a verified factor and a live ticket bound to the user | SEC-32, SEC-33, SEC-40 |
+//! | Using the password step as an oracle to reset the count | Starting a login never touches the count; only a successful factor resets it | SEC-34 |
+//! | Replacing an active factor with an unconfirmed one | Enrollment is refused while MFA is active; a pending secret becomes active only when a code from it verifies | SEC-35 |
+//! | Changing MFA on a stolen session | Regenerating codes and disabling MFA need a fresh factor or a single-use, 5-minute step-up token | SEC-25, SEC-36, SEC-37 |
+//! | Reading the secret after activation | The URI and key exist only in the [`Enrollment`](crate::Enrollment) value | SEC-09 |
+//! | Secrets in logs and crash reports | Redacted `Debug`, no `Display`, errors never carry a secret or a submitted code, zeroize on drop | SEC-08, SEC-10, SEC-31 |
+//! | A stolen database | Recovery codes are stored only as salted PBKDF2 hashes; login tickets and step-up tokens only as SHA-256 hashes. The TOTP secret is stored raw: encrypt the store at rest | SEC-22, SEC-08 |
+//! | A failing store | Every store error fails the operation closed; nothing is granted unless its record change was written | SEC-44 |
+//!
+//! It does not defend against phishing (a TOTP code typed into a fake site can be relayed
+//! in real time; NIST SP 800-63B-4 says OTPs are not phishing-resistant), malware on the
+//! user's phone, or an attacker with write access to the store.
+//!
+//! # The window
+//! RFC 6238 section 5.2 recommends accepting at most one step of network delay. The default
+//! window is one step back and one ahead (a code is accepted for up to about 60 seconds after
+//! it appears, plus the time to type it); policies may widen it to two steps each way, no
+//! more (SEC-11). A wider drift is diagnosed, not accepted: during enrollment a wrong code is
+//! compared with the steps within 15 minutes, and a match tells the user how far off the
+//! device clock is ([`WrongCodeHint::ClockOffBy`](crate::WrongCodeHint::ClockOffBy)).
+//!
+//! # Replay
+//! RFC 6238 section 5.2: "the verifier MUST NOT accept the second attempt of the OTP after
+//! the successful validation has been issued for the first OTP". The record keeps the last
+//! accepted time step; a code that matches only that step or an earlier one is refused as
+//! [`Error::CodeAlreadyUsed`](crate::Error::CodeAlreadyUsed) and counted as a failure. The
+//! enrollment's confirmation code counts as used, so it cannot log in. The cost: a user who
+//! logs in twice within one 30-second step must wait for the next code.
+//!
+//! # Throttling and lockout
+//! Failures are counted per user, across challenges and factors, and reset only by a
+//! successful second factor (or by the host's [`Mfa::unlock`](crate::Mfa::unlock) after it
+//! verified the user's identity out of band). See [`Throttle`](crate::Throttle) for the
+//! default schedule and its odds: at most 10 guesses in total, a chance of about
+//! 3.0 × 10^-5 for a guesser against a 6-digit code with a ±1 window.
+//!
+//! The lock is a denial-of-service lever for someone who knows the password; that is the
+//! trade NIST SP 800-63B makes. The growing delays make the lock slow to reach (about an hour
+//! of trying), and [`Error::Locked`](crate::Error::Locked) tells the user to contact support.
+//!
+//! # Concurrency
+//! Every operation is one read-transition-write of one user's record through
+//! [`Store::compare_and_swap`](crate::Store::compare_and_swap). The transition is pure, so
+//! when the write loses a race the driver simply re-runs it on the new record: the second of
+//! two requests with the same code then sees the code already spent. The same holds for
+//! wrong guesses: each one's failure is written before its answer is returned, so no guess
+//! escapes the count, and a guess that arrives while a delay applies is refused unchecked.
+//!
+//! # Recovery codes
+//! Ten codes of 16 characters from Crockford's base32 alphabet (80 random bits each, above
+//! the 64 bits NIST SP 800-63B-4 requires for saved recovery codes), stored as
+//! PBKDF2-HMAC-SHA256 with a unique 16-byte salt and 10,000 iterations. Below 112 bits NIST
+//! requires a salted key-derivation function; the work factor may be small because the codes
+//! are random. A recovery code logs in once; the authorization then reports how many are
+//! left and whether they are running low, and carries a step-up token that lets a user who
+//! lost the phone reset MFA without spending a second code.
+//!
+//! # Async hosts
+//! The state machines are pure and the [`Store`](crate::Store) trait is the only I/O. The
+//! [`Mfa`](crate::Mfa) driver is synchronous; from an async runtime call it inside
+//! `spawn_blocking`, since it blocks on the store and spends about 20 ms hashing when it
+//! checks a recovery code.

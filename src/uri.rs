@@ -617,7 +617,8 @@ mod tests {
     #[test]
     fn refuses_what_is_broken() {
         use UriError as E;
-        let cases: [(&str, fn(&UriError) -> bool); 12] = [
+        type Check = fn(&UriError) -> bool;
+        let cases: [(&str, Check); 12] = [
             ("https://totp/x?secret=JBSWY3DPEHPK3PXP", |e| {
                 *e == E::NotOtpauth
             }),

@@ -762,7 +762,7 @@ fn lost_phone_recovery_then_reset_then_re_enroll_with_a_new_secret() {
             .complete_login(
                 &alice,
                 c.ticket(),
-                SecondFactor::RecoveryCode(&codes.iter().nth(1).unwrap().as_str())
+                SecondFactor::RecoveryCode(codes.iter().nth(1).unwrap().as_str())
             )
             .is_err()
     );

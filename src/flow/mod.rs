@@ -570,6 +570,13 @@ fn throttle_gate(rec: &Record, policy: &Policy, now: u64) -> Result<(), Error> {
     }
 }
 
+/// A refused factor: the record to write (the failure counted), if any, and the error.
+type Refusal = Box<(Option<Record>, Error)>;
+
+fn refusal(write: Option<Record>, error: Error) -> Refusal {
+    Box::new((write, error))
+}
+
 /// What a verified factor changes in an active record.
 struct Verified {
     active: Active,
@@ -585,8 +592,8 @@ fn check_factor(
     policy: &Policy,
     factor: SecondFactor<'_>,
     now: u64,
-) -> Result<Verified, (Option<Record>, Error)> {
-    throttle_gate(rec, policy, now).map_err(|e| (None, e))?;
+) -> Result<Verified, Refusal> {
+    throttle_gate(rec, policy, now).map_err(|e| refusal(None, e))?;
     let refused = |make: fn(u32, Option<u64>) -> Error| {
         let mut next = rec.clone();
         next.failures = Failures {
@@ -599,15 +606,15 @@ fn check_factor(
             .saturating_sub(next.failures.count);
         let retry = retry_at(&next.failures, policy, now);
         let e = make(left, retry);
-        (Some(next), e)
+        refusal(Some(next), e)
     };
     match factor {
         SecondFactor::Totp(text) => {
-            let code = Code::parse(text, active.params.digits()).map_err(|e| (None, e.into()))?;
-            let totp = Totp::new(&active.secret, active.params).map_err(|e| (None, e.into()))?;
+            let code = Code::parse(text, active.params.digits()).map_err(|e| refusal(None, e.into()))?;
+            let totp = Totp::new(&active.secret, active.params).map_err(|e| refusal(None, e.into()))?;
             match totp
                 .verify(&code, now, policy.window, Some(active.last_step))
-                .map_err(|e| (None, e.into()))?
+                .map_err(|e| refusal(None, e.into()))?
             {
                 Verification::Accepted { time_step } => {
                     let mut a = active.clone();
@@ -633,7 +640,7 @@ fn check_factor(
             }
         }
         SecondFactor::RecoveryCode(text) => {
-            match active.recovery.find(text).map_err(|e| (None, e.into()))? {
+            match active.recovery.find(text).map_err(|e| refusal(None, e.into()))? {
                 Some(index) => {
                     let mut a = active.clone();
                     a.recovery = a.recovery.without(index);
@@ -678,7 +685,8 @@ pub(crate) fn complete_login<R: TryCryptoRng + ?Sized>(
     }
     let verified = match check_factor(rec, active, policy, factor, now) {
         Ok(v) => v,
-        Err((write, e)) => {
+        Err(refused) => {
+            let (write, e) = *refused;
             return Step {
                 write,
                 result: Err(e),
@@ -723,9 +731,9 @@ fn reauthenticate(
     policy: &Policy,
     reauth: Reauth<'_>,
     now: u64,
-) -> Result<Record, (Option<Record>, Error)> {
+) -> Result<Record, Refusal> {
     let State::Active(active) = &rec.state else {
-        return Err((None, Error::NotEnabled));
+        return Err(refusal(None, Error::NotEnabled));
     };
     match reauth {
         Reauth::StepUp(text) => {
@@ -736,7 +744,7 @@ fn reauthenticate(
                 _ => false,
             };
             if !valid {
-                return Err((None, Error::StepUpInvalid));
+                return Err(refusal(None, Error::StepUpInvalid));
             }
             let mut next = rec.clone();
             next.step_up = None;
@@ -762,7 +770,8 @@ pub(crate) fn regenerate_recovery_codes<R: TryCryptoRng + ?Sized>(
 ) -> Step<RecoveryCodes> {
     let mut next = match reauthenticate(rec, policy, reauth, now) {
         Ok(n) => n,
-        Err((write, e)) => {
+        Err(refused) => {
+            let (write, e) = *refused;
             return Step {
                 write,
                 result: Err(e),
@@ -788,7 +797,8 @@ pub(crate) fn regenerate_recovery_codes<R: TryCryptoRng + ?Sized>(
 pub(crate) fn disable(rec: &Record, policy: &Policy, reauth: Reauth<'_>, now: u64) -> Step<()> {
     let mut next = match reauthenticate(rec, policy, reauth, now) {
         Ok(n) => n,
-        Err((write, e)) => {
+        Err(refused) => {
+            let (write, e) = *refused;
             return Step {
                 write,
                 result: Err(e),
