@@ -1,25 +1,4 @@
 //! Storage: the [`Store`] trait a host implements, and an in-memory [`MemoryStore`].
-//!
-//! # The contract
-//! A store keeps one opaque record per user: bytes plus a version number. It needs two
-//! operations, and one guarantee:
-//!
-//! * [`Store::load`] returns the current bytes and version, or `None`.
-//! * [`Store::compare_and_swap`] writes new bytes and version **only if** the stored version
-//!   is still the one the caller read (`None` meaning "no record yet"), atomically, and says
-//!   whether it did. In SQL: `UPDATE mfa SET data = $new, version = $v + 1 WHERE user_id = $u
-//!   AND version = $v` (or an `INSERT` that fails on an existing key), checking the row
-//!   count.
-//!
-//! That single check-and-write is what makes every rule hold under concurrency: two requests
-//! racing with the same TOTP code or the same recovery code both read version `n`; the first
-//! write wins, the second gets [`CasOutcome::Conflict`], and [`Mfa`](crate::Mfa) re-runs its
-//! transition on the new record, in which the code is already spent. Concurrent wrong guesses
-//! are each counted the same way. A store that writes without checking the version breaks
-//! single use and throttling (SEC-13, SEC-15, SEC-23, SEC-43).
-//!
-//! The bytes contain the TOTP secret and hashed recovery codes: keep the store in a secure
-//! area (RFC 6238 section 5.1) and never log its contents.
 
 mod memory;
 
@@ -87,7 +66,28 @@ pub enum CasOutcome {
     Conflict,
 }
 
-/// Where MFA records live. See the [module documentation](self) for the contract.
+/// Where MFA records live.
+///
+/// # The contract
+/// A store keeps one opaque record per user: bytes plus a version number. It needs two
+/// operations, and one guarantee:
+///
+/// * [`Store::load`] returns the current bytes and version, or `None`.
+/// * [`Store::compare_and_swap`] writes new bytes and version **only if** the stored version
+///   is still the one the caller read (`None` meaning "no record yet"), atomically, and says
+///   whether it did. In SQL: `UPDATE mfa SET data = $new, version = $v + 1 WHERE user_id = $u
+///   AND version = $v` (or an `INSERT` that fails on an existing key), checking the row
+///   count.
+///
+/// That single check-and-write is what makes every rule hold under concurrency: two requests
+/// racing with the same TOTP code or the same recovery code both read version `n`; the first
+/// write wins, the second gets [`CasOutcome::Conflict`], and [`Mfa`](crate::Mfa) re-runs its
+/// transition on the new record, in which the code is already spent. Concurrent wrong guesses
+/// are each counted the same way. A store that writes without checking the version breaks
+/// single use and throttling (SEC-13, SEC-15, SEC-23, SEC-43).
+///
+/// The bytes contain the TOTP secret and hashed recovery codes: keep the store in a secure
+/// area (RFC 6238 section 5.1) and never log its contents.
 ///
 /// Errors are the store's own type, so their cause chain survives into
 /// [`Error::Storage`](crate::Error::Storage); every store error fails the operation closed.
