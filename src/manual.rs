@@ -76,3 +76,45 @@
 //! [`Mfa`](crate::Mfa) driver is synchronous; from an async runtime call it inside
 //! `spawn_blocking`, since it blocks on the store and spends about 20 ms hashing when it
 //! checks a recovery code.
+//!
+//! # What does not compile
+//! Steps cannot be skipped, because the values that grant something cannot be made outside
+//! the code path that verified a factor (SEC-32, SEC-40). An [`Authorization`](crate::Authorization)
+//! cannot be built by hand:
+//!
+//! ```compile_fail
+//! # use totp_mfa::*;
+//! let forged = Authorization { user: UserId::new("alice").unwrap() };
+//! ```
+//!
+//! nor can a set of recovery codes be conjured:
+//!
+//! ```compile_fail
+//! let codes = totp_mfa::RecoveryCodes(Vec::new());
+//! ```
+//!
+//! A challenge cannot be made without [`Mfa::start_login`](crate::Mfa::start_login):
+//!
+//! ```compile_fail
+//! # use totp_mfa::*;
+//! let c = Challenge { user: UserId::new("alice").unwrap(), ticket: todo!(), expires_at: 0 };
+//! ```
+//!
+//! Once MFA is active there is no way to read the secret or URI back (SEC-09): the only
+//! values that carry them are the [`Enrollment`](crate::Enrollment) returned by
+//! [`Mfa::begin_enrollment`](crate::Mfa::begin_enrollment), and [`MfaStatus`](crate::MfaStatus)
+//! has no secret in it:
+//!
+//! ```compile_fail
+//! # use totp_mfa::*;
+//! # fn f(mfa: &Mfa<MemoryStore>, user: &UserId) {
+//! let uri = mfa.status(user).unwrap().provisioning_uri();
+//! # }
+//! ```
+//!
+//! Secrets have no `Display`, so they cannot be formatted into a log line by accident:
+//!
+//! ```compile_fail
+//! let s = totp_mfa::Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+//! println!("{s}");
+//! ```

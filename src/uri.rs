@@ -264,7 +264,7 @@ impl OtpAuth {
                 "digits" => {
                     let n = parse_number(value, "digits")?;
                     let d = u32::try_from(n)
-                        .map_err(|_| ParamError::Digits(u32::MAX))
+                        .map_err(|_| ParamError::Digits(n))
                         .and_then(Digits::new)
                         .map_err(|e| UriError::Parameter {
                             name: "digits",

@@ -610,8 +610,10 @@ fn check_factor(
     };
     match factor {
         SecondFactor::Totp(text) => {
-            let code = Code::parse(text, active.params.digits()).map_err(|e| refusal(None, e.into()))?;
-            let totp = Totp::new(&active.secret, active.params).map_err(|e| refusal(None, e.into()))?;
+            let code =
+                Code::parse(text, active.params.digits()).map_err(|e| refusal(None, e.into()))?;
+            let totp =
+                Totp::new(&active.secret, active.params).map_err(|e| refusal(None, e.into()))?;
             match totp
                 .verify(&code, now, policy.window, Some(active.last_step))
                 .map_err(|e| refusal(None, e.into()))?
@@ -640,7 +642,11 @@ fn check_factor(
             }
         }
         SecondFactor::RecoveryCode(text) => {
-            match active.recovery.find(text).map_err(|e| refusal(None, e.into()))? {
+            match active
+                .recovery
+                .find(text)
+                .map_err(|e| refusal(None, e.into()))?
+            {
                 Some(index) => {
                     let mut a = active.clone();
                     a.recovery = a.recovery.without(index);

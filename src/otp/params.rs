@@ -16,13 +16,13 @@ use thiserror::Error;
 pub enum ParamError {
     /// The digit count is not 6, 7 or 8 (RFC 4226 section 5.3; SEC-04).
     #[error("digits must be 6, 7 or 8 (got {0})")]
-    Digits(u32),
+    Digits(u64),
     /// The period is zero or longer than [`Period::MAX_SECONDS`].
     #[error("period must be between 1 and {max} seconds (got {0})", max = Period::MAX_SECONDS)]
     Period(u64),
     /// A window side is wider than [`Window::MAX_STEPS`].
     #[error("a verification window may reach at most {max} steps each way (got {0})", max = Window::MAX_STEPS)]
-    Window(u32),
+    Window(u64),
     /// The algorithm name is not SHA1, SHA256 or SHA512 (SEC-05).
     #[error("unknown algorithm (expected SHA1, SHA256 or SHA512)")]
     Algorithm,
@@ -151,7 +151,7 @@ impl Digits {
     pub const fn new(n: u32) -> Result<Self, ParamError> {
         match n {
             6..=8 => Ok(Digits(n as u8)),
-            _ => Err(ParamError::Digits(n)),
+            _ => Err(ParamError::Digits(n as u64)),
         }
     }
 
@@ -248,10 +248,10 @@ impl Window {
     /// [`ParamError::Window`] when a side exceeds [`Window::MAX_STEPS`].
     pub const fn new(back: u32, ahead: u32) -> Result<Self, ParamError> {
         if back > Self::MAX_STEPS {
-            return Err(ParamError::Window(back));
+            return Err(ParamError::Window(back as u64));
         }
         if ahead > Self::MAX_STEPS {
-            return Err(ParamError::Window(ahead));
+            return Err(ParamError::Window(ahead as u64));
         }
         Ok(Window {
             back: back as u8,
