@@ -59,8 +59,8 @@
 //! ```text
 //! $ otptool code --secret-hex 3132333435363738393031323334353637383930 --digits 8 --time 59
 //! 94287082
-//! $ otptool verify --secret JBSWY3DPEHPK3PXP --time 1111111109 --last-step 37037036 "$CODE"
-//! {"accepted":true,"time_step":37037037}
+//! $ otptool verify --secret JBSWY3DPEHPK3PXP --time 1111111109 --last-step 37037035 "$CODE"
+//! {"accepted":true,"time_step":37037036}
 //! $ otptool uri build --issuer Example --account alice@google.com --secret JBSWY3DPEHPK3PXP
 //! otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example
 //! $ otptool uri parse 'otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example'

@@ -67,7 +67,10 @@ pub enum SecretError {
 ///
 /// * New secrets come from a CSPRNG ([`Secret::generate`]: 160 bits; never below 128).
 /// * Imported secrets ([`Secret::from_base32`], [`Secret::from_bytes`]) are accepted from 80
-///   bits up; below 128 bits [`Secret::is_weak`] says so (RFC 4226 R6; SEC-06).
+///   bits up; below 128 bits [`Secret::is_weak`] says so. RFC 4226 R6 (and SEC-06) require
+///   128 bits; the import floor is lower on purpose, because operators migrating from older
+///   systems hold 80-bit keys (Google Authenticator's historical length) that they cannot
+///   re-issue at once. New secrets are never below 128 bits.
 /// * `Debug` is redacted; there is no `Display`. Read the key with [`Secret::to_base32`] or
 ///   [`Secret::to_base32_grouped`] only to show it to its owner during enrollment.
 /// * Equality is constant-time.
