@@ -667,7 +667,8 @@ fn cmd_qr(args: &Args<'_>) -> Result<Output, Failure> {
     let mut image = if svg {
         uri.to_svg().map_err(qr_error)?
     } else {
-        uri.to_terminal().map_err(qr_error)?
+        uri.to_terminal(totp_mfa::TerminalBackground::Dark)
+            .map_err(qr_error)?
     };
     if !image.ends_with('\n') {
         image.push('\n');

@@ -113,14 +113,25 @@ pub enum Error {
     },
     /// The recovery code matches none of the unused ones (each works once).
     #[error(
-        "wrong recovery code, or one already used. {}",
-        attempts_text(*.attempts_left, *.retry_at)
+        "wrong recovery code, or one already used: check it for typos, or try another of \
+         your codes. {}",
+        attempts_left_text(*.attempts_left, *.retry_at)
     )]
     WrongRecoveryCode {
         /// Failed attempts left before the second factor locks.
         attempts_left: u32,
         /// When the next attempt is allowed, if a delay now applies (Unix seconds).
         retry_at: Option<u64>,
+    },
+
+    /// The code confirming a new enrollment is wrong. Nothing is locked: after the last
+    /// attempt the setup must be started again.
+    #[error("wrong code: {hint}. {}", setup_attempts_text(*.attempts_left))]
+    WrongSetupCode {
+        /// Attempts left for this setup.
+        attempts_left: u32,
+        /// The likely cause.
+        hint: WrongCodeHint,
     },
 
     // --- Refused before checking anything. ---
@@ -198,6 +209,7 @@ impl Error {
             Error::WrongCode { .. }
                 | Error::CodeAlreadyUsed { .. }
                 | Error::WrongRecoveryCode { .. }
+                | Error::WrongSetupCode { .. }
         )
     }
 
@@ -232,6 +244,12 @@ impl Error {
 }
 
 fn attempts_text(left: u32, retry_at: Option<u64>) -> String {
+    let mut s = attempts_left_text(left, retry_at);
+    s.push_str(" Lost your device? Use one of your recovery codes.");
+    s
+}
+
+fn attempts_left_text(left: u32, retry_at: Option<u64>) -> String {
     let mut s = match left {
         0 => "No attempts left: the second factor is now locked".to_owned(),
         1 => "1 attempt left before the second factor locks".to_owned(),
@@ -243,8 +261,16 @@ fn attempts_text(left: u32, retry_at: Option<u64>) -> String {
             crate::time::rfc3339(t)
         ));
     }
-    s.push_str(". Lost your device? Use one of your recovery codes.");
+    s.push('.');
     s
+}
+
+fn setup_attempts_text(left: u32) -> String {
+    match left {
+        0 => "No attempts left for this setup: start enabling MFA again.".to_owned(),
+        1 => "1 attempt left for this setup.".to_owned(),
+        n => format!("{n} attempts left for this setup."),
+    }
 }
 
 fn human_duration(seconds: u64) -> String {

@@ -27,7 +27,7 @@ pub use flow::{
 };
 pub use mfa::Mfa;
 #[cfg(feature = "qr")]
-pub use qr::QrError;
+pub use qr::{QrError, TerminalBackground};
 pub use recovery::{RecoveryCode, RecoveryCodeError, RecoveryCodes};
 pub use secret::{Secret, SecretError};
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};

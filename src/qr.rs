@@ -53,25 +53,43 @@ impl ProvisioningUri {
     }
 
     /// The QR code as Unicode half-block characters, two modules per character cell, for a
-    /// terminal (dark modules on a light background, quiet zone included).
+    /// terminal, quiet zone included. Scanners need dark modules on a light field, so say
+    /// which background the terminal has: on a dark one the light modules are drawn as
+    /// glyphs; on a light one the dark modules are.
     ///
     /// # Errors
     /// [`QrError::TooLong`] when the URI does not fit in a QR code.
     ///
     /// ```
-    /// use totp_mfa::{OtpAuth, Secret, otp::TotpParams};
+    /// use totp_mfa::{OtpAuth, Secret, TerminalBackground, otp::TotpParams};
     /// let secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
     /// let uri = OtpAuth::totp(None, "alice", secret, TotpParams::default()).unwrap().to_uri();
-    /// assert!(uri.to_terminal().unwrap().contains('▀'));
+    /// let dark = uri.to_terminal(TerminalBackground::Dark).unwrap();
+    /// let light = uri.to_terminal(TerminalBackground::Light).unwrap();
+    /// // The quiet zone is drawn as full blocks on a dark terminal, as spaces on a light one.
+    /// assert!(dark.starts_with('█') && light.starts_with(' '));
     /// ```
-    pub fn to_terminal(&self) -> Result<Zeroizing<String>, QrError> {
-        Ok(Zeroizing::new(
-            self.qr()?
-                .render::<unicode::Dense1x2>()
+    pub fn to_terminal(
+        &self,
+        background: TerminalBackground,
+    ) -> Result<Zeroizing<String>, QrError> {
+        let code = self.qr()?;
+        let mut renderer = code.render::<unicode::Dense1x2>();
+        if background == TerminalBackground::Dark {
+            renderer
                 .dark_color(unicode::Dense1x2::Light)
-                .light_color(unicode::Dense1x2::Dark)
-                .quiet_zone(true)
-                .build(),
-        ))
+                .light_color(unicode::Dense1x2::Dark);
+        }
+        Ok(Zeroizing::new(renderer.quiet_zone(true).build()))
     }
+}
+
+/// The background colour of the terminal a QR code is printed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TerminalBackground {
+    /// Light text on a dark background (most developer terminals).
+    #[default]
+    Dark,
+    /// Dark text on a light background (macOS Terminal's default profile, for one).
+    Light,
 }

@@ -114,7 +114,7 @@ fn begin_again_replaces_pending_but_never_active() {
         .mfa
         .confirm_enrollment(&alice, &old_phone.code_at(T0).unwrap())
         .unwrap_err();
-    assert!(matches!(err, Error::WrongCode { .. }), "{err:?}");
+    assert!(matches!(err, Error::WrongSetupCode { .. }), "{err:?}");
     let new_phone = Authenticator::from_uri(second.uri().as_str()).unwrap();
     w.mfa
         .confirm_enrollment(&alice, &new_phone.code_at(T0).unwrap())
@@ -181,7 +181,7 @@ fn wrong_confirmation_says_how_far_off_the_clock_is() {
         .confirm_enrollment(&alice, &phone.code_at(T0 - 300).unwrap())
         .unwrap_err();
     match err {
-        Error::WrongCode {
+        Error::WrongSetupCode {
             hint: WrongCodeHint::ClockOffBy { seconds },
             attempts_left,
             ..
@@ -199,6 +199,12 @@ fn wrong_confirmation_says_how_far_off_the_clock_is() {
         .map(|_| ())
         .unwrap_err();
     assert!(msg.to_string().contains("clock"), "{msg}");
+    // Setup wording: nothing locks, and there are no recovery codes yet.
+    let text = msg.to_string();
+    assert!(
+        text.contains("for this setup") && !text.contains("locks") && !text.contains("recovery"),
+        "{text}"
+    );
 }
 
 fn err_text(w: &World, user: &totp_mfa::UserId, phone_time: u64) -> String {
@@ -219,7 +225,7 @@ fn confirmation_attempts_are_limited_per_enrollment() {
     w.mfa.begin_enrollment(&alice, "alice").unwrap();
     for left in (0..5).rev() {
         match w.mfa.confirm_enrollment(&alice, "000000").map(|_| ()) {
-            Err(Error::WrongCode { attempts_left, .. }) => assert_eq!(attempts_left, left),
+            Err(Error::WrongSetupCode { attempts_left, .. }) => assert_eq!(attempts_left, left),
             // A 1-in-a-million chance that 000000 is right.
             other => panic!("{other:?}"),
         }
@@ -249,7 +255,7 @@ fn an_app_that_ignores_parameters_is_named() {
     assert!(
         matches!(
             err,
-            Error::WrongCode {
+            Error::WrongSetupCode {
                 hint: WrongCodeHint::AppIgnoresParameters,
                 ..
             }
@@ -676,6 +682,7 @@ fn recovery_code_logs_in_once_and_reports_what_is_left() {
         .complete_login(&alice, c.ticket(), SecondFactor::RecoveryCode(&code))
         .unwrap_err();
     assert!(matches!(err, Error::WrongRecoveryCode { .. }), "{err:?}");
+    assert!(!err.to_string().contains("Lost your device"), "{err}");
     // Running low at 3 left.
     for code in codes.iter().skip(1).take(6) {
         let c = w.challenge(&alice);

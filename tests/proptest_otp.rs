@@ -4,7 +4,6 @@
 //! Expected values are derived here from the RFC formulas (time step, dynamic truncation,
 //! RFC 4648 base32) or from RustCrypto's `hmac` directly, never from this crate's own output.
 
-
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -508,7 +507,10 @@ fn over_long_code_is_refused_without_reading_it() {
     let huge = format!("x{}", "1".repeat(64 << 20));
     assert_eq!(Code::parse(&huge, Digits::SIX), Err(CodeError::TooLong));
     let just_over = format!("x{}", " ".repeat(Code::MAX_INPUT_LEN));
-    assert_eq!(Code::parse(&just_over, Digits::SIX), Err(CodeError::TooLong));
+    assert_eq!(
+        Code::parse(&just_over, Digits::SIX),
+        Err(CodeError::TooLong)
+    );
 }
 
 #[test]

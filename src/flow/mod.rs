@@ -164,13 +164,16 @@ impl Enrollment {
         self.uri.to_svg()
     }
 
-    /// The QR code as Unicode text, for a terminal.
+    /// The QR code as Unicode text, for a terminal with the given background.
     ///
     /// # Errors
     /// [`QrError`](crate::QrError) when the URI does not fit a QR code.
     #[cfg(feature = "qr")]
-    pub fn qr_terminal(&self) -> Result<Zeroizing<String>, crate::QrError> {
-        self.uri.to_terminal()
+    pub fn qr_terminal(
+        &self,
+        background: crate::TerminalBackground,
+    ) -> Result<Zeroizing<String>, crate::QrError> {
+        self.uri.to_terminal(background)
     }
 }
 
@@ -474,9 +477,8 @@ pub(crate) fn confirm_enrollment<R: TryCryptoRng + ?Sized>(
             }
             Step::fail_and_write(
                 next,
-                Error::WrongCode {
+                Error::WrongSetupCode {
                     attempts_left: policy.confirm_attempts.saturating_sub(attempts),
-                    retry_at: None,
                     hint,
                 },
             )

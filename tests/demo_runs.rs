@@ -1,0 +1,420 @@
+//! Runs the `demo` example (examples/demo.rs) as a user would: the scripted story must reach
+//! every milestone and exit 0, and the interactive mode must survive garbage and end of
+//! input without panicking, and complete with a simulated person typing the codes.
+//!
+//! The binary is the one `cargo test` builds into `target/<profile>/examples/`. `cargo test`
+//! with a target filter (`--test demo_runs`, `--tests`) does not build examples: run
+//! `cargo build --example demo` first, or plain `cargo test`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use totp_mfa::testing::Authenticator;
+use totp_mfa::{Error, Policy, WrongCodeHint};
+
+// -------------------------------------------------------------------------------------------
+// Harness
+// -------------------------------------------------------------------------------------------
+
+/// `<target>/<profile>/examples/demo`, found from this test binary's own path
+/// (`<target>/<profile>/deps/demo_runs-<hash>`).
+fn demo_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run these tests via `cargo test` (which builds the examples), or run \
+         `cargo build --example demo` before `cargo test --test demo_runs`",
+        bin.display()
+    );
+    // A binary older than its source would test yesterday's demo.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.rs");
+    if let (Ok(src), Ok(b)) = (source.metadata(), bin.metadata()) {
+        if let (Ok(src), Ok(b)) = (src.modified(), b.modified()) {
+            assert!(
+                src <= b,
+                "{} is older than examples/demo.rs: rebuild it with `cargo test` or \
+                 `cargo build --example demo`",
+                bin.display()
+            );
+        }
+    }
+    bin
+}
+
+/// Runs the demo with `args` and `stdin` as its whole input.
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(demo_path())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    // The demo may exit before reading everything: a failed write is not a test failure.
+    let _ = pipe.write_all(stdin.as_bytes());
+    drop(pipe);
+    child.wait_with_output().expect("wait for the demo")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("the demo prints UTF-8")
+}
+
+/// `text` with every run of white space made one space: the demo word-wraps messages.
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn assert_clean_exit(out: &Output) -> (String, String) {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        !stderr.contains("panicked"),
+        "the demo panicked:\n{stderr}\n--- stdout:\n{stdout}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the demo failed:\n{stderr}\n--- stdout:\n{stdout}"
+    );
+    (stdout, stderr)
+}
+
+fn assert_contains_all(stdout: &str, markers: &[&str]) {
+    for marker in markers {
+        assert!(
+            stdout.contains(marker),
+            "the demo's output lacks {marker:?}:\n{stdout}"
+        );
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+/// The simulated phone for a key as the demo prints it (`ABCD EFGH ...`).
+fn phone_for(manual_key: &str) -> Authenticator {
+    let secret: String = manual_key.split_whitespace().collect();
+    Authenticator::from_uri(&format!(
+        "otpauth://totp/demo:alice?secret={secret}&issuer=demo"
+    ))
+    .expect("the printed key makes a valid URI")
+}
+
+// -------------------------------------------------------------------------------------------
+// Scripted mode
+// -------------------------------------------------------------------------------------------
+
+#[test]
+fn scripted_demo_reaches_every_milestone() {
+    let out = run(&[], "");
+    let (stdout, stderr) = assert_clean_exit(&out);
+    assert!(stderr.is_empty(), "unexpected stderr: {stderr}");
+    assert_contains_all(
+        &stdout,
+        &[
+            "== 1. Sign up",
+            "Stored password hash: $argon2id$",
+            "== 2. Enable MFA",
+            "▀",
+            "Can't scan? Enter this key manually: ",
+            "store these somewhere safe; each works once",
+            "MFA is now active for alice@example.com",
+            "Wrong password refused by the host",
+            "Logged in as user-1 with factor Totp",
+            "Replayed code refused",
+            "Wrong code refused",
+            "Logged in as user-1 with factor RecoveryCode",
+            "Recovery codes left: 9",
+            "Used recovery code refused",
+            "MFA disabled",
+            "Re-enrolled with a new secret",
+            "Old phone's code refused",
+            "Login with the new phone succeeded",
+            "Demo complete",
+        ],
+    );
+    // Ten recovery codes, numbered.
+    let codes: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().split_once(". ").map(|(_, c)| c))
+        .filter(|c| c.len() == 19 && c.matches('-').count() == 3)
+        .collect();
+    assert_eq!(codes.len(), 10, "recovery codes in:\n{stdout}");
+
+    // The refusals are shown with the library's own messages.
+    let lock_after = Policy::new("x").throttle().lock_after;
+    let flat = squash(&stdout);
+    for e in [
+        Error::CodeAlreadyUsed {
+            attempts_left: lock_after - 1,
+            retry_at: None,
+        },
+        Error::WrongCode {
+            attempts_left: lock_after - 2,
+            retry_at: None,
+            hint: WrongCodeHint::CheckDeviceClock,
+        },
+        Error::WrongRecoveryCode {
+            attempts_left: lock_after - 1,
+            retry_at: None,
+        },
+    ] {
+        let message = squash(&e.to_string());
+        assert!(flat.contains(&message), "no {message:?} in:\n{stdout}");
+    }
+
+    // Re-enrollment printed two different keys.
+    let key = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+            .to_owned()
+    };
+    let (old, new) = (key("old key: "), key("new key: "));
+    assert_ne!(old, new);
+    assert_eq!(old, key("Can't scan? Enter this key manually: "));
+}
+
+#[test]
+fn bad_arguments_exit_2_and_help_exits_0() {
+    let out = run(&["--bogus"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("usage: demo"));
+    let out = run(&["--help"], "");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--interactive"));
+}
+
+#[test]
+fn light_flag_inverts_the_qr_code() {
+    // The lines between the step 2 heading and the manual key.
+    let qr = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("== 2."))
+            .skip(1)
+            .take_while(|l| !l.contains("Can't scan?"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (dark, _) = assert_clean_exit(&run(&[], ""));
+    let (light, _) = assert_clean_exit(&run(&["--light"], ""));
+    let (dark, light) = (qr(&dark), qr(&light));
+    // Each run has its own secret, and so its own pattern and maybe size (digit runs in the
+    // secret encode more compactly): compare the quiet zone, which is the same, inverted.
+    // An odd number of module rows: the last text row holds the zone's top half only.
+    for (rows, zone, half) in [(&dark, '█', '▀'), (&light, ' ', ' ')] {
+        assert!(rows.len() > 10, "{rows:?}");
+        let width = rows[0].chars().count();
+        assert!(rows.iter().all(|r| r.chars().count() == width), "{rows:?}");
+        assert!(rows[0].chars().all(|c| c == zone), "{rows:?}");
+        let (last, body) = rows.split_last().expect("rows");
+        assert!(body.iter().all(|r| r.starts_with(zone)), "{rows:?}");
+        assert!(last.chars().all(|c| c == half), "{rows:?}");
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Interactive mode
+// -------------------------------------------------------------------------------------------
+
+#[test]
+fn interactive_end_of_input_exits_cleanly() {
+    for input in ["", "\n", "garbage\n", "12\n\u{1F600}\n", "q\n"] {
+        let out = run(&["--interactive"], input);
+        let (stdout, _) = assert_clean_exit(&out);
+        assert_contains_all(&stdout, &["Can't scan? Enter this key manually: ", "Bye!"]);
+        assert!(!stdout.contains("MFA is now active"), "{stdout}");
+    }
+    // Malformed codes are explained and asked again, never counted.
+    let out = run(&["--interactive"], "hello\n123\n\n");
+    let (stdout, _) = assert_clean_exit(&out);
+    assert_eq!(
+        stdout.matches("Type the code your app shows now:").count(),
+        4,
+        "{stdout}"
+    );
+    assert!(stdout.contains("✗ invalid code"), "{stdout}");
+    assert!(stdout.contains("Input ended"), "{stdout}");
+    // Invalid UTF-8 is just a wrong code.
+    let mut child = Command::new(demo_path())
+        .arg("--interactive")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\xff\xfe\x00\n");
+    let out = child.wait_with_output().expect("wait");
+    assert_clean_exit(&out);
+}
+
+#[test]
+fn interactive_wrong_codes_restart_the_enrollment() {
+    let wrong = "000000\n".repeat(6);
+    let out = run(&["--interactive"], &wrong);
+    let (stdout, _) = assert_clean_exit(&out);
+    // A second key is shown after the confirmation attempts run out (barring a
+    // one-in-a-million chance that 000000 is the right code).
+    assert_eq!(
+        stdout
+            .matches("Can't scan? Enter this key manually: ")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("Starting over with a new key"), "{stdout}");
+}
+
+/// The interactive demo, driven line by line.
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: String,
+}
+
+impl Session {
+    fn start() -> Session {
+        let mut child = Command::new(demo_path())
+            .arg("--interactive")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Session {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads output up to the first line `pick` returns something for.
+    fn wait_for<T>(&mut self, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if let Some(found) = pick(&line) {
+                        return found;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!("the demo never printed {what}:\n{}", self.seen);
+                }
+            }
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("the demo reads its input");
+    }
+
+    /// Closes the input and returns all output once the demo exits.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        drop(self.stdin.take());
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        let out = self.child.wait_with_output().expect("wait for the demo");
+        (out.status.code(), self.seen, text(&out.stderr))
+    }
+}
+
+/// A well-formed code that none of the steps from `now - 60` to `now + 90` produces.
+fn wrong_code(phone: &Authenticator, now: u64) -> String {
+    let valid: Vec<String> = (0..6)
+        .map(|i| phone.code_at(now - 60 + 30 * i).expect("a code"))
+        .collect();
+    ["123456", "000000", "111111", "999999"]
+        .into_iter()
+        .find(|c| !valid.iter().any(|v| v == c))
+        .expect("one candidate is wrong")
+        .to_owned()
+}
+
+#[test]
+fn interactive_demo_completes_with_a_simulated_person() {
+    let mut session = Session::start();
+    let key = session.wait_for("the manual key", |l| {
+        l.split_once("Enter this key manually: ")
+            .map(|(_, k)| k.to_owned())
+    });
+    let phone = phone_for(&key);
+    session.type_line(&phone.code_at(now()).expect("a code"));
+    let recovery_code = session.wait_for("the first recovery code", |l| {
+        l.trim().strip_prefix("1. ").map(str::to_owned)
+    });
+
+    // Log in: a wrong password, the right one, then a malformed code, a wrong code and the
+    // next step's code (the confirmation spent the current one; the window accepts the next).
+    session.type_line("not the password");
+    session.type_line("correct horse battery staple");
+    session.type_line("abc");
+    session.type_line(&wrong_code(&phone, now()));
+    session.type_line(&phone.code_at(now() + 30).expect("a code"));
+    // The lost-phone path: a wrong recovery code, then a right one; then the reset.
+    session.type_line("y");
+    session.type_line("correct horse battery staple");
+    session.type_line("0000-0000-0000-0000");
+    session.type_line(&recovery_code);
+    session.type_line("y");
+
+    let (status, stdout, stderr) = session.finish();
+    assert!(!stderr.contains("panicked"), "{stderr}\n{stdout}");
+    assert_eq!(status, Some(0), "{stderr}\n{stdout}");
+    assert_contains_all(
+        &stdout,
+        &[
+            "MFA is now active for alice@example.com",
+            "Wrong email or password",
+            "✗ invalid code",
+            "✗ wrong code",
+            "Logged in as user-1 with factor Totp",
+            "✗ wrong recovery code",
+            "Logged in as user-1 with factor RecoveryCode",
+            "Recovery codes left: 9",
+            "MFA disabled",
+            "Demo complete",
+        ],
+    );
+    assert!(!stdout.contains("Input ended"), "{stdout}");
+}
