@@ -20,6 +20,9 @@ pub enum QrError {
     /// The URI is too long for the largest QR code at this error-correction level.
     #[error("the URI is too long for a QR code")]
     TooLong,
+    /// The PNG image could not be made (module size out of 1..=32, or an encoder failure).
+    #[error("the QR code could not be encoded as PNG")]
+    Png,
 }
 
 impl ProvisioningUri {
@@ -81,6 +84,56 @@ impl ProvisioningUri {
                 .light_color(unicode::Dense1x2::Dark);
         }
         Ok(Zeroizing::new(renderer.quiet_zone(true).build()))
+    }
+}
+
+#[cfg(feature = "png")]
+impl ProvisioningUri {
+    /// The QR code as a PNG image (8-bit greyscale), `module_px` pixels per module (1 to 32),
+    /// with the four-module quiet zone. Needs the `png` feature.
+    ///
+    /// # Errors
+    /// [`QrError::TooLong`] when the URI does not fit in a QR code, [`QrError::Png`] when the
+    /// module size is out of range or encoding fails.
+    ///
+    /// ```
+    /// use totp_mfa::{OtpAuth, Secret, otp::TotpParams};
+    /// let secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    /// let uri = OtpAuth::totp(Some("Example"), "alice", secret, TotpParams::default())
+    ///     .unwrap().to_uri();
+    /// let png = uri.to_png(8).unwrap();
+    /// assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    /// ```
+    pub fn to_png(&self, module_px: u32) -> Result<Zeroizing<Vec<u8>>, QrError> {
+        const QUIET: usize = 4;
+        if !(1..=32).contains(&module_px) {
+            return Err(QrError::Png);
+        }
+        let code = self.qr()?;
+        let modules = code.width();
+        let colors = code.to_colors();
+        let scale = module_px as usize;
+        let side = (modules + 2 * QUIET) * scale;
+        let mut pixels = Zeroizing::new(vec![255u8; side * side]);
+        for (i, color) in colors.iter().enumerate() {
+            if *color != qrcode::Color::Dark {
+                continue;
+            }
+            let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
+            for y in my * scale..(my + 1) * scale {
+                pixels[y * side + mx * scale..y * side + (mx + 1) * scale].fill(0);
+            }
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(side * side / 4));
+        {
+            let mut encoder = png::Encoder::new(&mut *out, side as u32, side as u32);
+            encoder.set_color(png::ColorType::Grayscale);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().map_err(|_| QrError::Png)?;
+            writer.write_image_data(&pixels).map_err(|_| QrError::Png)?;
+            writer.finish().map_err(|_| QrError::Png)?;
+        }
+        Ok(out)
     }
 }
 

@@ -182,6 +182,16 @@ impl Secret {
     /// assert_eq!(a.expose_bytes(), b"Hello!\xDE\xAD\xBE\xEF");
     /// ```
     pub fn from_base32(text: &str) -> Result<Self, SecretError> {
+        Self::decode_base32(text, true)
+    }
+
+    /// Base32 as [`Secret::from_base32`], but without the look-alike slips: `0` and `8` are
+    /// errors. Used for secrets inside `otpauth://` URIs, which machines write.
+    pub(crate) fn from_base32_machine(text: &str) -> Result<Self, SecretError> {
+        Self::decode_base32(text, false)
+    }
+
+    fn decode_base32(text: &str, lookalikes: bool) -> Result<Self, SecretError> {
         if text.len() > Self::MAX_TEXT_LEN {
             return Err(SecretError::TooLong);
         }
@@ -205,8 +215,8 @@ impl Secret {
                 'A'..='Z' => ch as u32 - 'A' as u32,
                 'a'..='z' => ch as u32 - 'a' as u32,
                 '2'..='7' => ch as u32 - '2' as u32 + 26,
-                '0' => 'O' as u32 - 'A' as u32,
-                '8' => 'B' as u32 - 'A' as u32,
+                '0' if lookalikes => 'O' as u32 - 'A' as u32,
+                '8' if lookalikes => 'B' as u32 - 'A' as u32,
                 _ => {
                     acc.zeroize();
                     return Err(SecretError::InvalidCharacter { position: i + 1 });

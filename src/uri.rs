@@ -208,7 +208,9 @@ impl OtpAuth {
     ///   dropped. When the `issuer` parameter is present and the label starts with it, the
     ///   prefix is exactly that issuer, so colons inside it survive; otherwise the last colon
     ///   separates. The `issuer` parameter wins over the prefix; both are kept.
-    /// * `secret` is required and decoded leniently ([`Secret::from_base32`]).
+    /// * `secret` is required. Case, spaces and `=`/`%3D` padding are forgiven, any length
+    ///   is read (spare trailing bits dropped), but a character outside the base32 alphabet
+    ///   is an error: unlike a person typing, a URI's `0` is corruption, not a slip for `O`.
     /// * `algorithm` (any case), `digits` (6-8) and `period` (1-3600) are optional; anything
     ///   else is a typed error. Unknown parameters are ignored; known ones may not repeat,
     ///   so a URI cannot smuggle a second secret past a reviewer.
@@ -289,7 +291,7 @@ impl OtpAuth {
         if secret_text.trim().is_empty() {
             return Err(UriError::MissingSecret);
         }
-        let secret = Secret::from_base32(&secret_text).map_err(|e| match e {
+        let secret = Secret::from_base32_machine(&secret_text).map_err(|e| match e {
             SecretError::Empty => UriError::MissingSecret,
             other => UriError::Secret(other),
         })?;
@@ -618,7 +620,7 @@ mod tests {
     fn refuses_what_is_broken() {
         use UriError as E;
         type Check = fn(&UriError) -> bool;
-        let cases: [(&str, Check); 12] = [
+        let cases: [(&str, Check); 13] = [
             ("https://totp/x?secret=JBSWY3DPEHPK3PXP", |e| {
                 *e == E::NotOtpauth
             }),
@@ -628,6 +630,9 @@ mod tests {
             ("otpauth://totp/x", |e| *e == E::MissingSecret),
             ("otpauth://totp/x?secret=", |e| *e == E::MissingSecret),
             ("otpauth://totp/x?secret=JBSWY3DP!EHPK3PXP", |e| {
+                matches!(e, E::Secret(_))
+            }),
+            ("otpauth://totp/x?secret=JBSWY3DP0EHPK3PXP", |e| {
                 matches!(e, E::Secret(_))
             }),
             ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=0", |e| {
