@@ -60,6 +60,36 @@ pub enum RecoveryCodeError {
 pub struct RecoveryCode(Zeroizing<String>);
 
 impl RecoveryCode {
+    /// Normalizes a recovery code as a person typed it (any case, dashes and spaces anywhere,
+    /// `I`/`L` for `1`, `O` for `0`) to its display form, to check its shape before
+    /// submitting it. This says nothing about whether the code is valid for anyone.
+    ///
+    /// # Errors
+    /// [`RecoveryCodeError`] naming the length or the first bad character's position.
+    ///
+    /// ```
+    /// use totp_mfa::RecoveryCode;
+    /// let c = RecoveryCode::parse(" abcd efgh-jkmn pqrs ").unwrap();
+    /// assert_eq!(c.as_str(), "ABCD-EFGH-JKMN-PQRS");
+    /// assert_eq!(RecoveryCode::parse("oooo-iiii-llll-0000").unwrap().as_str(), "0000-1111-1111-0000");
+    /// assert!(RecoveryCode::parse("ABCD-EFGH-JKMN-PQRU").is_err()); // no U in the alphabet
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, RecoveryCodeError> {
+        let chars = normalize(input)?;
+        Ok(Self::display(&chars))
+    }
+
+    fn display(chars: &[u8; CODE_CHARS]) -> Self {
+        let mut display = Zeroizing::new(String::with_capacity(CODE_CHARS + 3));
+        for (i, c) in chars.iter().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                display.push('-');
+            }
+            display.push(*c as char);
+        }
+        RecoveryCode(display)
+    }
+
     /// The code as shown to the user.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -119,14 +149,7 @@ impl RecoveryCodes {
                 .map_err(|_| crate::Error::Rng)?;
             let hash = derive(chars.as_ref(), &salt, rounds);
             hashes.push(StoredCode { salt, hash });
-            let mut display = Zeroizing::new(String::with_capacity(CODE_CHARS + 3));
-            for (i, c) in chars.iter().enumerate() {
-                if i > 0 && i % 4 == 0 {
-                    display.push('-');
-                }
-                display.push(*c as char);
-            }
-            codes.push(RecoveryCode(display));
+            codes.push(RecoveryCode::display(&chars));
         }
         Ok((
             RecoveryCodes(codes),

@@ -34,6 +34,12 @@ impl Authenticator {
         })
     }
 
+    /// The generator behind it, e.g. to compute the code of a given time step.
+    #[must_use]
+    pub fn totp(&self) -> &Totp {
+        &self.totp
+    }
+
     /// The code the app shows at Unix time `now`.
     ///
     /// # Errors
