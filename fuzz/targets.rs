@@ -199,18 +199,16 @@ pub fn flow_sequence(data: &[u8]) {
                     _ => format!("{:06}", u32::from(arg) * 3_923),
                 };
                 if let Ok(codes) = mfa.confirm_enrollment(&user, &code) {
-                    {
-                        let phone = model.pending.take().expect("confirmed without pending");
-                        assert!(model.active.is_none(), "confirmed twice");
-                        // The model keeps its own copy of what the phone scanned.
-                        let totp = phone.totp().clone();
-                        model.last_step = confirmed_step(&totp, &code, now);
-                        model.active = Some((totp, phone));
-                        model.shown = codes.iter().map(|c| c.as_str().to_owned()).collect();
-                        model.unused = model.shown.iter().cloned().collect();
-                        model.tickets.clear();
-                        model.step_ups.clear();
-                    }
+                    let phone = model.pending.take().expect("confirmed without pending");
+                    assert!(model.active.is_none(), "confirmed twice");
+                    // The model keeps its own copy of what the phone scanned.
+                    let totp = phone.totp().clone();
+                    model.last_step = confirmed_step(&totp, &code, now);
+                    model.active = Some((totp, phone));
+                    model.shown = codes.iter().map(|c| c.as_str().to_owned()).collect();
+                    model.unused = model.shown.iter().cloned().collect();
+                    model.tickets.clear();
+                    model.step_ups.clear();
                 }
             }
             5 => match mfa.start_login(&user) {
