@@ -77,6 +77,29 @@
 //! `spawn_blocking`, since it blocks on the store and spends about 20 ms hashing when it
 //! checks a recovery code.
 //!
+//! # Authenticator app compatibility
+//! Which `otpauth://` parameters apps honor, from their public documentation and issue
+//! trackers. Apps change; this is what was reported, with the source, not a guarantee. The
+//! one safe choice is the default: SHA-1, 6 digits, 30 seconds, which every app honors. A
+//! non-default choice is flagged by
+//! [`Enrollment::works_with_every_app`](crate::Enrollment::works_with_every_app), and the
+//! mandatory confirmation step catches an app that ignored it (the error then says "possible
+//! authenticator mismatch", SEC-29).
+//!
+//! | App | `issuer` | `algorithm` SHA-256/512 | `digits` 8 | `period` ≠ 30 | Sources |
+//! |---|---|---|---|---|---|
+//! | Google Authenticator, Android | label prefix and parameter; old versions read only the prefix | ignored for years (always SHA-1); newer versions refuse the QR code | ignored for years; honored by versions from 2023 | ignored (always 30 s) | Key Uri Format wiki; google/google-authenticator-android#29; google/google-authenticator#521; andry08/ArubaOTP-seed-extractor#21 (2023) |
+//! | Google Authenticator, iOS | yes | ignored per the Key Uri Format wiki | honored | honored (60 s tested, 2019) | Key Uri Format wiki; google/google-authenticator#521 (2019 comment) |
+//! | Microsoft Authenticator | yes | not supported (SHA-1 codes) | reports differ: ignored (2016); 8-digit accounts shown in a recent Microsoft answer | ignored | RobThree/TwoFactorAuth.Net#1; samdjstevens/java-totp#27, #30; Microsoft Q&A |
+//! | Authy (Twilio) | yes | not supported (SHA-1 codes) | not reported | not reported | samdjstevens/java-totp#30; google/google-authenticator-android#29 (2018 comment) |
+//! | 1Password | yes | not verified | not verified | not verified | no public tracker found; test before relying on it |
+//! | Aegis | yes | honored | honored | honored (a 2020 report of 60 s not applying was filed as a bug) | samdjstevens/java-totp#30 (2021 comment); beemdevelopment/Aegis#635 |
+//! | FreeOTP | yes | honored | honored | honored | google/google-authenticator#521; springframeworkguru/ssc-brewery#6; samdjstevens/java-totp#30 |
+//!
+//! Every app reads `secret`, the label and `issuer`. Emit both the label prefix and the
+//! `issuer` parameter (this crate always does), percent-encode spaces as `%20`, and omit
+//! padding: all apps above accept that form.
+//!
 //! # What does not compile
 //! Steps cannot be skipped, because the values that grant something cannot be made outside
 //! the code path that verified a factor (SEC-32, SEC-40). An [`Authorization`](crate::Authorization)
