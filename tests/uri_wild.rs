@@ -184,7 +184,8 @@ fn parameters_in_the_wild() {
 #[test]
 fn broken_uris_fail_with_typed_errors() {
     let param = |name: &'static str| move |e: &UriError| matches!(e, UriError::Parameter { name: n, .. } if *n == name);
-    let cases: Vec<(String, Box<dyn Fn(&UriError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&UriError) -> bool>;
+    let cases: Vec<(String, Check)> = vec![
         (
             "otpauth://totp/a".into(),
             Box::new(|e| *e == UriError::MissingSecret),
