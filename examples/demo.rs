@@ -379,7 +379,13 @@ fn interactive_demo(light: bool) -> DemoResult<()> {
             let code = input.line("  Type the code your app shows now: ")?;
             match mfa.confirm_enrollment(&alice, &code) {
                 Ok(codes) => break 'enroll codes,
-                Err(e @ (Error::EnrollmentExpired | Error::EnrollmentAttemptsExhausted)) => {
+                Err(
+                    e @ (Error::EnrollmentExpired
+                    | Error::EnrollmentAttemptsExhausted
+                    | Error::WrongSetupCode {
+                        attempts_left: 0, ..
+                    }),
+                ) => {
                     say!("{}", wrap("  ✗ ", &e.to_string()));
                     say!("{}", wrap("  ", START_OVER_TEXT));
                     continue 'enroll;

@@ -62,7 +62,7 @@ impl fmt::Display for WrongCodeHint {
 ///
 /// ```
 /// use totp_mfa::{Error, WrongCodeHint};
-/// let e = Error::WrongCode { attempts_left: 4, retry_at: None, hint: WrongCodeHint::CheckDeviceClock };
+/// let e = Error::WrongCode { attempts_left: 4, retry: None, hint: WrongCodeHint::CheckDeviceClock };
 /// assert!(e.to_string().contains("clock"));
 /// assert!(e.is_refused_factor());
 /// ```
@@ -82,46 +82,57 @@ pub enum Error {
     /// A provisioning URI could not be built or parsed.
     #[error("invalid otpauth URI: {0}")]
     Uri(#[from] UriError),
+    /// A QR code could not be rendered.
+    #[cfg(feature = "qr")]
+    #[error("QR code: {0}")]
+    Qr(#[from] crate::QrError),
     /// A user id is empty or too long.
     #[error("invalid user id: it must be 1 to 255 bytes")]
     UserId,
     /// A parameter is out of range.
     #[error("invalid parameter: {0}")]
     Param(#[from] ParamError),
+    /// A recovery code was typed where an app code was expected, or the other way round.
+    /// Nothing was checked or counted.
+    #[error("{}", wrong_field_text(*.entered))]
+    WrongField {
+        /// What the text looks like.
+        entered: crate::Factor,
+    },
 
     // --- A factor was checked and refused: counted as a failed attempt. ---
     /// The code is wrong.
-    #[error("wrong code: {hint}. {}", attempts_text(*.attempts_left, *.retry_at))]
+    #[error("wrong code: {hint}. {}", attempts_text(*.attempts_left, *.retry))]
     WrongCode {
         /// Failed attempts left before the second factor locks.
         attempts_left: u32,
-        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
-        retry_at: Option<u64>,
+        /// When the next attempt is allowed, if a delay now applies.
+        retry: Option<Retry>,
         /// The likely cause.
         hint: WrongCodeHint,
     },
     /// The code was right but already used; each code works once (RFC 6238 section 5.2).
     #[error(
         "this code was already used: wait for the next code to appear. {}",
-        attempts_text(*.attempts_left, *.retry_at)
+        attempts_text(*.attempts_left, *.retry)
     )]
     CodeAlreadyUsed {
         /// Failed attempts left before the second factor locks.
         attempts_left: u32,
-        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
-        retry_at: Option<u64>,
+        /// When the next attempt is allowed, if a delay now applies.
+        retry: Option<Retry>,
     },
     /// The recovery code matches none of the unused ones (each works once).
     #[error(
         "wrong recovery code, or one already used: check it for typos, or try another of \
          your codes. {}",
-        attempts_left_text(*.attempts_left, *.retry_at)
+        attempts_left_text(*.attempts_left, *.retry)
     )]
     WrongRecoveryCode {
         /// Failed attempts left before the second factor locks.
         attempts_left: u32,
-        /// When the next attempt is allowed, if a delay now applies (Unix seconds).
-        retry_at: Option<u64>,
+        /// When the next attempt is allowed, if a delay now applies.
+        retry: Option<Retry>,
     },
 
     /// The code confirming a new enrollment is wrong. Nothing is locked: after the last
@@ -135,11 +146,14 @@ pub enum Error {
     },
 
     // --- Refused before checking anything. ---
-    /// Too many recent failures: wait until `retry_at` (Unix seconds).
-    #[error("too many wrong codes: try again after {}", crate::time::rfc3339(*.retry_at))]
+    /// Too many recent failures: wait, then try again. Nothing was checked or counted.
+    #[error(
+        "too many wrong codes: wait and try again {retry}. Lost your device? Use one of your \
+         recovery codes when the wait is over."
+    )]
     Throttled {
-        /// When the next attempt is allowed (Unix seconds).
-        retry_at: u64,
+        /// When the next attempt is allowed.
+        retry: Retry,
     },
     /// Too many consecutive failures: the second factor is locked until the service unlocks
     /// it after checking the user's identity (NIST SP 800-63B section 5.2.2).
@@ -224,6 +238,7 @@ impl Error {
                 | Error::Uri(_)
                 | Error::UserId
                 | Error::Param(_)
+                | Error::WrongField { .. }
         )
     }
 
@@ -243,26 +258,68 @@ impl Error {
     }
 }
 
-fn attempts_text(left: u32, retry_at: Option<u64>) -> String {
-    let mut s = attempts_left_text(left, retry_at);
-    s.push_str(" Lost your device? Use one of your recovery codes.");
+fn attempts_text(left: u32, retry: Option<Retry>) -> String {
+    let mut s = attempts_left_text(left, retry);
+    if left > 0 {
+        s.push_str(" Lost your device? Use one of your recovery codes.");
+    }
     s
 }
 
-fn attempts_left_text(left: u32, retry_at: Option<u64>) -> String {
+fn attempts_left_text(left: u32, retry: Option<Retry>) -> String {
     let mut s = match left {
-        0 => "No attempts left: the second factor is now locked".to_owned(),
-        1 => "1 attempt left before the second factor locks".to_owned(),
-        n => format!("{n} attempts left before the second factor locks"),
+        0 => {
+            return "No attempts left: two-factor sign-in is now locked for this account; \
+                    contact support to verify your identity and unlock it."
+                .to_owned();
+        }
+        1 => "1 attempt left before two-factor sign-in locks".to_owned(),
+        n => format!("{n} attempts left before two-factor sign-in locks"),
     };
-    if let Some(t) = retry_at {
-        s.push_str(&format!(
-            "; next attempt allowed after {}",
-            crate::time::rfc3339(t)
-        ));
+    if let Some(retry) = retry {
+        s.push_str(&format!("; you can try again {retry}"));
     }
     s.push('.');
     s
+}
+
+/// When a throttled user may try again: both the moment and the wait, so a message can say
+/// "in 2 minutes" and a UI can count down.
+///
+/// ```
+/// use totp_mfa::Retry;
+/// let r = Retry { at: 1_800_000_120, wait_seconds: 120 };
+/// assert_eq!(r.to_string(), "in 2 minutes (at 2027-01-15T08:02:00Z)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The Unix time from which the next attempt is allowed.
+    pub at: u64,
+    /// Seconds to wait from the moment of the error.
+    pub wait_seconds: u64,
+}
+
+impl fmt::Display for Retry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "in {} (at {})",
+            human_duration(self.wait_seconds),
+            crate::time::rfc3339(self.at)
+        )
+    }
+}
+
+fn wrong_field_text(entered: crate::Factor) -> &'static str {
+    match entered {
+        crate::Factor::RecoveryCode => {
+            "this looks like a recovery code: choose \"use a recovery code\" and enter it there"
+        }
+        crate::Factor::Totp => {
+            "this looks like a code from your authenticator app: enter it in the app code field, \
+             or enter one of your recovery codes here"
+        }
+    }
 }
 
 fn setup_attempts_text(left: u32) -> String {
@@ -274,7 +331,9 @@ fn setup_attempts_text(left: u32) -> String {
 }
 
 fn human_duration(seconds: u64) -> String {
-    if seconds < 90 {
+    if seconds == 1 {
+        "1 second".to_owned()
+    } else if seconds < 90 {
         format!("{seconds} seconds")
     } else if seconds < 90 * 60 {
         format!("{} minutes", (seconds + 30) / 60)

@@ -1,4 +1,8 @@
-#![doc = include_str!("../README.md")]
+#![cfg_attr(feature = "qr", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "qr"),
+    doc = "totp-mfa: RFC 6238 TOTP second factor. Build with the `qr` feature for the full guide."
+)]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -20,7 +24,7 @@ mod uri;
 mod user;
 
 pub use clock::{Clock, ClockError, ManualClock, SystemClock};
-pub use error::{Error, WrongCodeHint};
+pub use error::{Error, Retry, WrongCodeHint};
 pub use flow::policy::{Policy, Throttle};
 pub use flow::{
     Authorization, Challenge, Enrollment, Factor, LoginStart, MfaStatus, Reauth, SecondFactor,
@@ -33,3 +37,5 @@ pub use secret::{Secret, SecretError};
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};
 pub use user::UserId;
+/// Buffers holding secrets (URIs, keys, QR images) are wiped on drop.
+pub use zeroize::Zeroizing;

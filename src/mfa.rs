@@ -146,6 +146,30 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         })
     }
 
+    /// Shows the pending enrollment again, with the same secret: for a setup page that is
+    /// reloaded or shown again after a wrong code. (Calling [`Mfa::begin_enrollment`] again
+    /// would issue a new secret, and the account the user already scanned would stop
+    /// matching.) Reads only.
+    ///
+    /// # Errors
+    /// [`Error::NoPendingEnrollment`], [`Error::EnrollmentExpired`],
+    /// [`Error::AlreadyEnabled`]; infrastructure errors.
+    ///
+    /// ```
+    /// use totp_mfa::{Mfa, MemoryStore, Policy, UserId};
+    /// let mfa = Mfa::new(MemoryStore::new(), Policy::new("Example"))?;
+    /// let bob = UserId::new("bob")?;
+    /// let first = mfa.begin_enrollment(&bob, "bob@example.com")?;
+    /// let again = mfa.resume_enrollment(&bob)?;
+    /// assert_eq!(again.uri(), first.uri());
+    /// # Ok::<(), totp_mfa::Error>(())
+    /// ```
+    pub fn resume_enrollment(&self, user: &UserId) -> Result<Enrollment, Error> {
+        self.run(user, |rec, now, _| {
+            flow::resume_enrollment(rec, &self.policy, now)
+        })
+    }
+
     /// Confirms enrollment with the code the app shows now. On success MFA is active and the
     /// recovery codes are returned: show them once. The code's time step counts as used.
     ///

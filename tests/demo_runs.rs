@@ -6,6 +6,8 @@
 //! with a target filter (`--test demo_runs`, `--tests`) does not build examples: run
 //! `cargo build --example demo` first, or plain `cargo test`.
 
+#![cfg(feature = "qr")]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -162,16 +164,16 @@ fn scripted_demo_reaches_every_milestone() {
     for e in [
         Error::CodeAlreadyUsed {
             attempts_left: lock_after - 1,
-            retry_at: None,
+            retry: None,
         },
         Error::WrongCode {
             attempts_left: lock_after - 2,
-            retry_at: None,
+            retry: None,
             hint: WrongCodeHint::CheckDeviceClock,
         },
         Error::WrongRecoveryCode {
             attempts_left: lock_after - 1,
-            retry_at: None,
+            retry: None,
         },
     ] {
         let message = squash(&e.to_string());

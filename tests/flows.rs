@@ -498,9 +498,10 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
             .mfa
             .complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"))
             .unwrap_err();
+        let text = err.to_string();
         let Error::WrongCode {
             attempts_left,
-            retry_at,
+            retry,
             ..
         } = err
         else {
@@ -508,10 +509,22 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
         };
         assert_eq!(attempts_left, 10 - n);
         expected_delay = w.mfa.policy().throttle().delay_after(n);
-        if n <= 3 {
-            assert_eq!(retry_at, None, "attempt {n}");
-        } else if n < 10 {
-            assert_eq!(retry_at, Some(w.now() + expected_delay), "attempt {n}");
+        if n <= 3 || n == 10 {
+            // No wait before the free attempts run out, and none once locked: a lock has no
+            // end but the host's unlock, and the message says so.
+            assert_eq!(retry, None, "attempt {n}");
+            assert_eq!(text.contains("contact support"), n == 10, "{text}");
+            assert!(!text.contains("try again"), "{text}");
+        } else {
+            assert_eq!(
+                retry,
+                Some(totp_mfa::Retry {
+                    at: w.now() + expected_delay,
+                    wait_seconds: expected_delay
+                }),
+                "attempt {n}"
+            );
+            assert!(text.contains("you can try again in "), "{text}");
             // One second early: refused without being checked or counted.
             w.clock.advance(expected_delay - 1);
             let c = w.challenge(&alice);
@@ -520,7 +533,7 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
                 .mfa
                 .complete_login(&alice, c.ticket(), SecondFactor::Totp("000000"));
             assert!(
-                matches!(err, Err(Error::Throttled { retry_at: r }) if r == w.now() + 1),
+                matches!(err, Err(Error::Throttled { retry }) if retry.at == w.now() + 1 && retry.wait_seconds == 1),
                 "attempt {n}: {err:?}"
             );
             assert_eq!(w.snapshot(&alice), before);
@@ -542,6 +555,7 @@ fn failures_grow_delays_then_lock_and_the_correct_code_is_refused() {
         MfaStatus::Active {
             locked: true,
             failures: 10,
+            retry_at: None,
             ..
         }
     ));
@@ -943,4 +957,81 @@ fn nothing_secret_in_debug_or_error_text() {
     ] {
         assert!(!all.contains(secret), "{secret} leaked in:\n{all}");
     }
+}
+
+#[test]
+fn a_reloaded_setup_page_shows_the_same_secret() {
+    let w = world();
+    let alice = user("alice");
+    assert!(matches!(
+        w.mfa.resume_enrollment(&alice),
+        Err(Error::NoPendingEnrollment)
+    ));
+    let first = w.mfa.begin_enrollment(&alice, "alice@example.com").unwrap();
+    let again = w.mfa.resume_enrollment(&alice).unwrap();
+    assert_eq!(again.uri(), first.uri());
+    assert_eq!(again.manual_key(), first.manual_key());
+    assert_eq!(again.expires_at(), first.expires_at());
+    // The app that scanned the first QR code confirms.
+    let phone = Authenticator::from_uri(first.uri().as_str()).unwrap();
+    let _codes = w
+        .mfa
+        .confirm_enrollment(&alice, &phone.code_at(T0).unwrap())
+        .unwrap();
+    // Once active, the secret can never be shown again (SEC-09).
+    assert!(matches!(
+        w.mfa.resume_enrollment(&alice),
+        Err(Error::AlreadyEnabled)
+    ));
+    // An expired setup is not shown either.
+    let bob = user("bob");
+    let e = w.mfa.begin_enrollment(&bob, "bob").unwrap();
+    w.clock.set(e.expires_at());
+    assert!(matches!(
+        w.mfa.resume_enrollment(&bob),
+        Err(Error::EnrollmentExpired)
+    ));
+}
+
+#[test]
+fn a_code_in_the_wrong_field_is_pointed_out_and_not_counted() {
+    let w = world();
+    let alice = user("alice");
+    let (phone, codes) = w.enroll(&alice);
+    w.clock.advance(30);
+    let c = w.challenge(&alice);
+    let before = w.snapshot(&alice);
+    let err = w
+        .mfa
+        .complete_login(&alice, c.ticket(), SecondFactor::Totp(&first_code(&codes)))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongField {
+                entered: Factor::RecoveryCode
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("recovery code"), "{err}");
+    let err = w
+        .mfa
+        .complete_login(
+            &alice,
+            c.ticket(),
+            SecondFactor::RecoveryCode(&phone.code_at(w.now()).unwrap()),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongField {
+                entered: Factor::Totp
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_bad_input());
+    assert_eq!(w.snapshot(&alice), before);
 }

@@ -6,6 +6,8 @@
 //! with a target filter (`--test otptool_cli`) does not build examples: run
 //! `cargo build --example otptool` first, or plain `cargo test`.
 
+#![cfg(feature = "qr")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;

@@ -18,7 +18,7 @@ use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
 use crate::UserId;
-use crate::error::{Error, WrongCodeHint};
+use crate::error::{Error, Retry, WrongCodeHint};
 use crate::otp::{Code, Totp, TotpParams, Verification};
 use crate::recovery::RecoveryCodes;
 use crate::secret::Secret;
@@ -405,11 +405,43 @@ pub(crate) fn begin_enrollment<R: TryCryptoRng + ?Sized>(
     next.state = State::Pending(Pending {
         secret,
         params: policy.params,
+        account: auth.account().to_owned(),
         issued_at: now,
         expires_at,
         attempts: 0,
     });
     Step::ok(next, enrollment)
+}
+
+/// Shows a pending enrollment again (same secret), e.g. after the setup page was reloaded.
+/// Reads only.
+pub(crate) fn resume_enrollment(rec: &Record, policy: &Policy, now: u64) -> Step<Enrollment> {
+    let pending = match &rec.state {
+        State::Disabled => return Step::fail(Error::NoPendingEnrollment),
+        State::Active(_) => return Step::fail(Error::AlreadyEnabled),
+        State::Pending(p) => p,
+    };
+    if now >= pending.expires_at {
+        return Step::fail(Error::EnrollmentExpired);
+    }
+    let auth = match OtpAuth::totp(
+        Some(&policy.issuer),
+        &pending.account,
+        pending.secret.clone(),
+        pending.params,
+    ) {
+        Ok(a) => a,
+        Err(e) => return Step::fail(e.into()),
+    };
+    Step {
+        write: None,
+        result: Ok(Enrollment {
+            uri: auth.to_uri(),
+            manual_key: pending.secret.to_base32_grouped(),
+            params: pending.params,
+            expires_at: pending.expires_at,
+        }),
+    }
 }
 
 /// Confirms enrollment with a current code: the credential becomes active, its time step
@@ -555,10 +587,22 @@ pub(crate) fn start_login<R: TryCryptoRng + ?Sized>(
     )
 }
 
+/// When the next attempt is allowed, if a delay applies now. None once locked: a lock has
+/// no end but the host's unlock.
 fn retry_at(f: &Failures, policy: &Policy, now: u64) -> Option<u64> {
+    if f.count >= policy.throttle.lock_after {
+        return None;
+    }
     let delay = policy.throttle.delay_after(f.count);
     let at = f.last_at.saturating_add(delay);
     (delay > 0 && at > now).then_some(at)
+}
+
+fn retry(f: &Failures, policy: &Policy, now: u64) -> Option<Retry> {
+    retry_at(f, policy, now).map(|at| Retry {
+        at,
+        wait_seconds: at.saturating_sub(now),
+    })
 }
 
 /// Refuses before any check when locked or inside a delay (SEC-15).
@@ -566,8 +610,8 @@ fn throttle_gate(rec: &Record, policy: &Policy, now: u64) -> Result<(), Error> {
     if rec.failures.count >= policy.throttle.lock_after {
         return Err(Error::Locked);
     }
-    match retry_at(&rec.failures, policy, now) {
-        Some(retry_at) => Err(Error::Throttled { retry_at }),
+    match retry(&rec.failures, policy, now) {
+        Some(retry) => Err(Error::Throttled { retry }),
         None => Ok(()),
     }
 }
@@ -596,7 +640,7 @@ fn check_factor(
     now: u64,
 ) -> Result<Verified, Refusal> {
     throttle_gate(rec, policy, now).map_err(|e| refusal(None, e))?;
-    let refused = |make: fn(u32, Option<u64>) -> Error| {
+    let refused = |make: fn(u32, Option<Retry>) -> Error| {
         let mut next = rec.clone();
         next.failures = Failures {
             count: rec.failures.count.saturating_add(1),
@@ -606,14 +650,24 @@ fn check_factor(
             .throttle
             .lock_after
             .saturating_sub(next.failures.count);
-        let retry = retry_at(&next.failures, policy, now);
+        let retry = retry(&next.failures, policy, now);
         let e = make(left, retry);
         refusal(Some(next), e)
     };
     match factor {
         SecondFactor::Totp(text) => {
-            let code =
-                Code::parse(text, active.params.digits()).map_err(|e| refusal(None, e.into()))?;
+            let code = Code::parse(text, active.params.digits()).map_err(|e| {
+                if crate::recovery::normalize(text).is_ok() {
+                    refusal(
+                        None,
+                        Error::WrongField {
+                            entered: Factor::RecoveryCode,
+                        },
+                    )
+                } else {
+                    refusal(None, e.into())
+                }
+            })?;
             let totp =
                 Totp::new(&active.secret, active.params).map_err(|e| refusal(None, e.into()))?;
             match totp
@@ -629,26 +683,32 @@ fn check_factor(
                     })
                 }
                 Verification::Replayed { .. } => {
-                    Err(refused(|attempts_left, retry_at| Error::CodeAlreadyUsed {
+                    Err(refused(|attempts_left, retry| Error::CodeAlreadyUsed {
                         attempts_left,
-                        retry_at,
+                        retry,
                     }))
                 }
-                Verification::Rejected => {
-                    Err(refused(|attempts_left, retry_at| Error::WrongCode {
-                        attempts_left,
-                        retry_at,
-                        hint: WrongCodeHint::CheckDeviceClock,
-                    }))
-                }
+                Verification::Rejected => Err(refused(|attempts_left, retry| Error::WrongCode {
+                    attempts_left,
+                    retry,
+                    hint: WrongCodeHint::CheckDeviceClock,
+                })),
             }
         }
         SecondFactor::RecoveryCode(text) => {
-            match active
-                .recovery
-                .find(text)
-                .map_err(|e| refusal(None, e.into()))?
-            {
+            let found = active.recovery.find(text).map_err(|e| {
+                if Code::parse(text, active.params.digits()).is_ok() {
+                    refusal(
+                        None,
+                        Error::WrongField {
+                            entered: Factor::Totp,
+                        },
+                    )
+                } else {
+                    refusal(None, e.into())
+                }
+            })?;
+            match found {
                 Some(index) => {
                     let mut a = active.clone();
                     a.recovery = a.recovery.without(index);
@@ -657,11 +717,9 @@ fn check_factor(
                         factor: Factor::RecoveryCode,
                     })
                 }
-                None => Err(refused(|attempts_left, retry_at| {
-                    Error::WrongRecoveryCode {
-                        attempts_left,
-                        retry_at,
-                    }
+                None => Err(refused(|attempts_left, retry| Error::WrongRecoveryCode {
+                    attempts_left,
+                    retry,
                 })),
             }
         }

@@ -33,6 +33,8 @@ pub(crate) struct Failures {
 pub(crate) struct Pending {
     pub(crate) secret: Secret,
     pub(crate) params: TotpParams,
+    /// The account name shown in the app, to show the same QR code again.
+    pub(crate) account: String,
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
     pub(crate) attempts: u32,
@@ -103,6 +105,7 @@ impl Record {
                 w.push(1);
                 put_secret(&mut w, &p.secret);
                 put_params(&mut w, &p.params);
+                put_text(&mut w, &p.account);
                 put_u64(&mut w, p.issued_at);
                 put_u64(&mut w, p.expires_at);
                 put_u32(&mut w, p.attempts);
@@ -155,6 +158,7 @@ impl Record {
             1 => State::Pending(Pending {
                 secret: r.secret()?,
                 params: r.params()?,
+                account: r.text()?,
                 issued_at: r.u64()?,
                 expires_at: r.u64()?,
                 attempts: r.u32()?,
@@ -222,6 +226,17 @@ fn put_secret(w: &mut Vec<u8>, s: &Secret) {
     w.extend_from_slice(bytes);
 }
 
+fn put_text(w: &mut Vec<u8>, text: &str) {
+    // Account names are at most 256 bytes (OtpAuth::MAX_NAME_LEN); cut at a char boundary
+    // defensively so the length always fits.
+    let mut end = text.len().min(u16::MAX as usize);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    w.extend_from_slice(&(end as u16).to_be_bytes());
+    w.extend_from_slice(&text.as_bytes()[..end]);
+}
+
 fn put_params(w: &mut Vec<u8>, p: &TotpParams) {
     w.push(p.algorithm().tag());
     w.push(p.digits().get() as u8);
@@ -269,6 +284,13 @@ impl<'a> Reader<'a> {
     fn secret(&mut self) -> Result<Secret, Error> {
         let n = self.u8()? as usize;
         Secret::from_bytes(self.take(n)?).map_err(|_| Error::CorruptRecord("bad secret"))
+    }
+
+    fn text(&mut self) -> Result<String, Error> {
+        let b = self.take(2)?;
+        let n = usize::from(u16::from_be_bytes([b[0], b[1]]));
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| Error::CorruptRecord("bad account name"))
     }
 
     fn params(&mut self) -> Result<TotpParams, Error> {

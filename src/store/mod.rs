@@ -75,9 +75,11 @@ pub enum CasOutcome {
 /// * [`Store::load`] returns the current bytes and version, or `None`.
 /// * [`Store::compare_and_swap`] writes new bytes and version **only if** the stored version
 ///   is still the one the caller read (`None` meaning "no record yet"), atomically, and says
-///   whether it did. In SQL: `UPDATE mfa SET data = $new, version = $v + 1 WHERE user_id = $u
-///   AND version = $v` (or an `INSERT` that fails on an existing key), checking the row
-///   count.
+///   whether it did. Store `new.version()` and `new.data()` exactly as given. In SQL:
+///   `UPDATE mfa SET version = $new_version, data = $new_data WHERE user_id = $u AND
+///   version = $expected` (or, when `expected` is `None`, an `INSERT ... ON CONFLICT DO
+///   NOTHING`), then check the row count: 1 is [`CasOutcome::Saved`], 0 is
+///   [`CasOutcome::Conflict`].
 ///
 /// That single check-and-write is what makes every rule hold under concurrency: two requests
 /// racing with the same TOTP code or the same recovery code both read version `n`; the first
