@@ -179,8 +179,13 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::EnrollmentExpired`], [`Error::EnrollmentAttemptsExhausted`],
     /// [`Error::AlreadyEnabled`]; infrastructure errors.
     pub fn confirm_enrollment(&self, user: &UserId, code: &str) -> Result<RecoveryCodes, Error> {
-        self.run(user, |rec, now, rng| {
-            flow::confirm_enrollment(rec, &self.policy, code, now, rng)
+        let charged = self.run(user, |rec, now, _| {
+            flow::charge_confirmation(rec, &self.policy, code, now)
+        })?;
+        let time_step = flow::evaluate_confirmation(&charged, &self.policy)?;
+        let activation = flow::Activation::generate(&self.policy, &mut SharedRng(&self.rng))?;
+        self.run(user, |rec, now, _| {
+            flow::commit_activation(rec, &charged, time_step, &activation, now)
         })
     }
 
@@ -210,8 +215,23 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         ticket: &str,
         factor: SecondFactor<'_>,
     ) -> Result<Authorization, Error> {
-        self.run(user, |rec, now, rng| {
-            flow::complete_login(rec, &self.policy, user, ticket, factor, now, rng)
+        let charged = self.run(user, |rec, now, _| {
+            flow::charge_login(rec, &self.policy, user, ticket, factor, now)
+        })?;
+        let verdict = flow::evaluate(&charged, &self.policy)?;
+        let tokens = flow::LoginTokens::generate(&mut SharedRng(&self.rng))?;
+        let generation = charged.generation();
+        self.run(user, |rec, now, _| {
+            flow::commit_login(
+                rec,
+                &self.policy,
+                user,
+                ticket,
+                generation,
+                &verdict,
+                &tokens,
+                now,
+            )
         })
     }
 
@@ -226,8 +246,15 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         user: &UserId,
         reauth: Reauth<'_>,
     ) -> Result<RecoveryCodes, Error> {
-        self.run(user, |rec, now, rng| {
-            flow::regenerate_recovery_codes(rec, &self.policy, reauth, now, rng)
+        let checked = self.check_reauth(user, reauth)?;
+        let (codes, hashes) = RecoveryCodes::generate_with_rounds(
+            &mut SharedRng(&self.rng),
+            self.policy.recovery_codes,
+            self.policy.recovery_rounds,
+        )?;
+        let proof = checked.proof();
+        self.run(user, |rec, now, _| {
+            flow::commit_regenerate(rec, &self.policy, &proof, &codes, &hashes, now)
         })
     }
 
@@ -239,9 +266,33 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// As [`Mfa::regenerate_recovery_codes`].
     pub fn disable(&self, user: &UserId, reauth: Reauth<'_>) -> Result<(), Error> {
+        let checked = self.check_reauth(user, reauth)?;
+        let proof = checked.proof();
         self.run(user, |rec, now, _| {
-            flow::disable(rec, &self.policy, reauth, now)
+            flow::commit_disable(rec, &self.policy, &proof, now)
         })
+    }
+
+    /// Steps 1 and 2 of a factor given for a sensitive change; a step-up token is checked
+    /// when it is consumed.
+    fn check_reauth<'a>(
+        &self,
+        user: &UserId,
+        reauth: Reauth<'a>,
+    ) -> Result<CheckedReauth<'a>, Error> {
+        match reauth {
+            Reauth::StepUp(token) => Ok(CheckedReauth::StepUp(token)),
+            Reauth::Factor(factor) => {
+                let charged = self.run(user, |rec, now, _| {
+                    flow::charge_reauth(rec, &self.policy, factor, now)
+                })?;
+                let verdict = flow::evaluate(&charged, &self.policy)?;
+                Ok(CheckedReauth::Factor {
+                    generation: charged.generation(),
+                    verdict,
+                })
+            }
+        }
     }
 
     /// Clears a lock or delay. For the host's support process, **after** verifying the user's
@@ -298,6 +349,30 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             }
         }
         Err(Error::Contention)
+    }
+}
+
+/// A reauthentication checked as far as it can be before its commit.
+enum CheckedReauth<'a> {
+    StepUp(&'a str),
+    Factor {
+        generation: u64,
+        verdict: flow::Verdict,
+    },
+}
+
+impl CheckedReauth<'_> {
+    fn proof(&self) -> flow::Proof<'_> {
+        match self {
+            CheckedReauth::Factor {
+                generation,
+                verdict,
+            } => flow::Proof::Factor {
+                generation: *generation,
+                verdict,
+            },
+            CheckedReauth::StepUp(token) => flow::Proof::StepUp(token),
+        }
     }
 }
 

@@ -235,17 +235,30 @@ impl HashedRecoveryCodes {
     /// # Errors
     /// [`RecoveryCodeError`] when the text is not shaped like a recovery code (nothing is
     /// hashed then).
+    #[cfg(test)]
     pub(crate) fn find(&self, input: &str) -> Result<Option<usize>, RecoveryCodeError> {
         let normalized = normalize(input)?;
+        Ok(self.find_normalized(&normalized))
+    }
+
+    /// As [`HashedRecoveryCodes::find`], for input already normalized.
+    pub(crate) fn find_normalized(&self, normalized: &[u8; CODE_CHARS]) -> Option<usize> {
         let mut found = Choice::from(0);
         let mut index = 0u32;
         for (i, stored) in self.codes.iter().enumerate() {
-            let candidate = derive(normalized.as_ref(), &stored.salt, self.rounds);
+            let candidate = derive(normalized, &stored.salt, self.rounds);
             let hit = candidate.ct_eq(&stored.hash);
             index.conditional_assign(&(i as u32), hit & !found);
             found |= hit;
         }
-        Ok(bool::from(found).then_some(index as usize))
+        bool::from(found).then_some(index as usize)
+    }
+
+    /// Where the code with this salt is now (salts are unique and random), if still unused.
+    pub(crate) fn position_of_salt(&self, salt: &[u8; SALT_LEN]) -> Option<usize> {
+        self.codes
+            .iter()
+            .position(|c| bool::from(c.salt.ct_eq(salt)))
     }
 
     /// The set with code `index` removed.
@@ -267,6 +280,14 @@ pub(crate) fn normalize(input: &str) -> Result<Zeroizing<[u8; CODE_CHARS]>, Reco
     let mut n = 0usize;
     for (i, ch) in input.chars().enumerate() {
         if ch.is_whitespace() || ch == '-' {
+            continue;
+        }
+        // Full-width forms (U+FF01..U+FF5E), as some input methods type them, read as ASCII.
+        let ch = match ch {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(ch as u32 - 0xFEE0).unwrap_or(ch),
+            _ => ch,
+        };
+        if ch == '-' {
             continue;
         }
         let c = match ch.to_ascii_uppercase() {

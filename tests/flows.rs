@@ -50,6 +50,7 @@ fn enrollment_activates_only_after_a_correct_code() {
     assert!(matches!(
         w.mfa.status(&alice).unwrap(),
         MfaStatus::Active {
+            generation: 1,
             recovery_codes_left: 10,
             failures: 0,
             locked: false,

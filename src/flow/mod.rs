@@ -12,19 +12,20 @@ pub(crate) mod record;
 
 use core::fmt;
 
+use hmac::{Hmac, KeyInit, Mac};
 use rand_core::TryCryptoRng;
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::UserId;
 use crate::error::{Error, Retry, WrongCodeHint};
 use crate::otp::{Code, Totp, TotpParams, Verification};
-use crate::recovery::RecoveryCodes;
+use crate::recovery::{CODE_CHARS, HashedRecoveryCodes, RecoveryCodes, SALT_LEN};
 use crate::secret::Secret;
 use crate::uri::{OtpAuth, ProvisioningUri};
 use policy::Policy;
-use record::{Active, Failures, MAX_CHALLENGES, Pending, Record, State, TokenHash};
+use record::{Active, Failures, Key32, Pending, Record, State, TokenHash};
 
 /// The result of a transition: the record to write (if anything changed) and the outcome.
 /// The driver writes `write` atomically before it returns `result`.
@@ -37,13 +38,6 @@ impl<T> Step<T> {
     fn fail(e: Error) -> Self {
         Step {
             write: None,
-            result: Err(e),
-        }
-    }
-
-    fn fail_and_write(record: Record, e: Error) -> Self {
-        Step {
-            write: Some(record),
             result: Err(e),
         }
     }
@@ -96,18 +90,6 @@ fn token_hash(text: &str) -> Option<[u8; 32]> {
         return None;
     }
     Some(Sha256::digest(raw.as_slice()).into())
-}
-
-/// Finds `hash` among `tokens` comparing every entry in constant time.
-fn find_token(tokens: &[TokenHash], hash: &[u8; 32]) -> Option<usize> {
-    let mut found = None;
-    for (i, t) in tokens.iter().enumerate() {
-        let hit: Choice = t.hash.ct_eq(hash);
-        if bool::from(hit) && found.is_none() {
-            found = Some(i);
-        }
-    }
-    found
 }
 
 /// A pending enrollment, returned once by [`Mfa::begin_enrollment`](crate::Mfa::begin_enrollment):
@@ -228,8 +210,8 @@ impl Challenge {
     }
 }
 
-/// A second factor as the user entered it.
-#[derive(Debug, Clone, Copy)]
+/// A second factor as the user entered it. `Debug` does not show the text (SEC-10).
+#[derive(Clone, Copy)]
 pub enum SecondFactor<'a> {
     /// A code from the authenticator app.
     Totp(&'a str),
@@ -239,12 +221,31 @@ pub enum SecondFactor<'a> {
 
 /// Proof of a fresh second factor for a sensitive change (regenerate recovery codes, disable
 /// or reset MFA): a code entered now, or the step-up token of a login completed moments ago.
-#[derive(Debug, Clone, Copy)]
+/// `Debug` does not show the text (SEC-10).
+#[derive(Clone, Copy)]
 pub enum Reauth<'a> {
     /// A second factor entered for this change.
     Factor(SecondFactor<'a>),
     /// The [`Authorization::step_up_token`] of a recent login, usable once.
     StepUp(&'a str),
+}
+
+impl fmt::Debug for SecondFactor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecondFactor::Totp(_) => f.write_str("Totp(<redacted>)"),
+            SecondFactor::RecoveryCode(_) => f.write_str("RecoveryCode(<redacted>)"),
+        }
+    }
+}
+
+impl fmt::Debug for Reauth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reauth::Factor(factor) => f.debug_tuple("Factor").field(factor).finish(),
+            Reauth::StepUp(_) => f.write_str("StepUp(<redacted>)"),
+        }
+    }
 }
 
 /// Which factor completed a login.
@@ -267,6 +268,7 @@ pub struct Authorization {
     session_token: Token,
     step_up_token: Token,
     authenticated_at: u64,
+    generation: u64,
 }
 
 impl Authorization {
@@ -314,6 +316,14 @@ impl Authorization {
     pub fn authenticated_at(&self) -> u64 {
         self.authenticated_at
     }
+
+    /// The generation of the credential that was used: it grows each time MFA is activated.
+    /// Keep it with the session; when [`MfaStatus::Active`] later reports another generation
+    /// (MFA was reset and enrolled again), end the session (SEC-38).
+    #[must_use]
+    pub fn credential_generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 impl fmt::Debug for Authorization {
@@ -340,6 +350,8 @@ pub enum MfaStatus {
     },
     /// MFA is on.
     Active {
+        /// The credential's generation (see [`Authorization::credential_generation`]).
+        generation: u64,
         /// Unused recovery codes.
         recovery_codes_left: usize,
         /// Consecutive failed attempts.
@@ -353,6 +365,16 @@ pub enum MfaStatus {
 
 // ---------------------------------------------------------------------------------------
 // Transitions
+//
+// Checking a second factor takes three steps, so that every attempt is charged before any
+// expensive work and no expensive work is repeated when a write loses a race (SEC-15):
+//   1. charge: a cheap transition that checks the ticket and the throttle, parses the input
+//      and writes the failure count plus one;
+//   2. evaluate: the HMAC or PBKDF2 work, once, on a snapshot, with no write;
+//   3. commit: a cheap transition that re-checks what may have changed meanwhile (the step
+//      or recovery code still unused, the ticket still live), consumes the factor and
+//      refunds the charge by resetting the count.
+// A wrong factor needs no commit: its failure was written in step 1.
 // ---------------------------------------------------------------------------------------
 
 pub(crate) fn status(rec: &Record, policy: &Policy, now: u64) -> MfaStatus {
@@ -363,6 +385,7 @@ pub(crate) fn status(rec: &Record, policy: &Policy, now: u64) -> MfaStatus {
             expires_at: p.expires_at,
         },
         State::Active(a) => MfaStatus::Active {
+            generation: rec.generation,
             recovery_codes_left: a.recovery.remaining(),
             failures: rec.failures.count,
             locked: rec.failures.count >= policy.throttle.lock_after,
@@ -400,7 +423,6 @@ pub(crate) fn begin_enrollment<R: TryCryptoRng + ?Sized>(
         expires_at,
     };
     let mut next = rec.clone();
-    next.challenges.clear();
     next.step_up = None;
     next.state = State::Pending(Pending {
         secret,
@@ -444,15 +466,21 @@ pub(crate) fn resume_enrollment(rec: &Record, policy: &Policy, now: u64) -> Step
     }
 }
 
-/// Confirms enrollment with a current code: the credential becomes active, its time step
-/// counts as used (so the code cannot be replayed to log in), and recovery codes are issued.
-pub(crate) fn confirm_enrollment<R: TryCryptoRng + ?Sized>(
+/// A confirmation attempt, charged against the pending enrollment's attempts.
+pub(crate) struct ChargedSetup {
+    code: Code,
+    pending: Pending,
+    now: u64,
+}
+
+/// Step 1 of confirming an enrollment: checks the pending state and the code's shape, and
+/// counts the attempt.
+pub(crate) fn charge_confirmation(
     rec: &Record,
     policy: &Policy,
     code: &str,
     now: u64,
-    rng: &mut R,
-) -> Step<RecoveryCodes> {
+) -> Step<ChargedSetup> {
     let pending = match &rec.state {
         State::Disabled => return Step::fail(Error::NoPendingEnrollment),
         State::Active(_) => return Step::fail(Error::AlreadyEnabled),
@@ -468,54 +496,92 @@ pub(crate) fn confirm_enrollment<R: TryCryptoRng + ?Sized>(
         Ok(c) => c,
         Err(e) => return Step::fail(e.into()),
     };
-    let totp = match Totp::new(&pending.secret, pending.params) {
-        Ok(t) => t,
-        Err(e) => return Step::fail(e.into()),
-    };
-    let verdict = match totp.verify(&code, now, policy.window, None) {
-        Ok(v) => v,
-        Err(e) => return Step::fail(e.into()),
-    };
-    match verdict {
-        Verification::Accepted { time_step } => {
-            let (codes, hashes) = match RecoveryCodes::generate_with_rounds(
-                rng,
-                policy.recovery_codes,
-                policy.recovery_rounds,
-            ) {
-                Ok(x) => x,
-                Err(e) => return Step::fail(e),
-            };
-            let mut next = rec.clone();
-            next.generation = next.generation.saturating_add(1);
-            next.failures = Failures::default();
-            next.challenges.clear();
-            next.step_up = None;
-            next.state = State::Active(Active {
-                secret: pending.secret.clone(),
-                params: pending.params,
-                last_step: time_step,
-                activated_at: now,
-                recovery: hashes,
-            });
-            Step::ok(next, codes)
-        }
-        Verification::Replayed { .. } | Verification::Rejected => {
-            let hint = enrollment_hint(&totp, pending, &code, policy, now);
-            let mut next = rec.clone();
-            let attempts = pending.attempts.saturating_add(1);
-            if let State::Pending(p) = &mut next.state {
-                p.attempts = attempts;
-            }
-            Step::fail_and_write(
-                next,
-                Error::WrongSetupCode {
-                    attempts_left: policy.confirm_attempts.saturating_sub(attempts),
-                    hint,
-                },
-            )
-        }
+    let mut next = rec.clone();
+    let mut charged = pending.clone();
+    charged.attempts = pending.attempts.saturating_add(1);
+    next.state = State::Pending(charged.clone());
+    Step::ok(
+        next,
+        ChargedSetup {
+            code,
+            pending: charged,
+            now,
+        },
+    )
+}
+
+/// Step 2 of confirming an enrollment: the time step the code matches, or the refusal with a
+/// diagnosis (device clock off, or an app that ignores the parameters).
+pub(crate) fn evaluate_confirmation(charged: &ChargedSetup, policy: &Policy) -> Result<u64, Error> {
+    let pending = &charged.pending;
+    let totp = Totp::new(&pending.secret, pending.params)?;
+    match totp.verify(&charged.code, charged.now, policy.window, None)? {
+        Verification::Accepted { time_step } => Ok(time_step),
+        Verification::Replayed { .. } | Verification::Rejected => Err(Error::WrongSetupCode {
+            attempts_left: policy.confirm_attempts.saturating_sub(pending.attempts),
+            hint: enrollment_hint(&totp, pending, &charged.code, policy, charged.now),
+        }),
     }
+}
+
+/// What activation needs that is expensive or random, made once before the commit.
+pub(crate) struct Activation {
+    pub(crate) codes: RecoveryCodes,
+    pub(crate) hashes: HashedRecoveryCodes,
+    pub(crate) ticket_key: Key32,
+}
+
+impl Activation {
+    pub(crate) fn generate<R: TryCryptoRng + ?Sized>(
+        policy: &Policy,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        let (codes, hashes) = RecoveryCodes::generate_with_rounds(
+            rng,
+            policy.recovery_codes,
+            policy.recovery_rounds,
+        )?;
+        let mut key = [0u8; 32];
+        rng.try_fill_bytes(&mut key).map_err(|_| Error::Rng)?;
+        let ticket_key = Key32(key);
+        zeroize::Zeroize::zeroize(&mut key);
+        Ok(Activation {
+            codes,
+            hashes,
+            ticket_key,
+        })
+    }
+}
+
+/// Step 3 of confirming an enrollment: the same pending secret becomes active, with the
+/// confirmation code's step counted as used and the prepared recovery codes.
+pub(crate) fn commit_activation(
+    rec: &Record,
+    charged: &ChargedSetup,
+    time_step: u64,
+    activation: &Activation,
+    now: u64,
+) -> Step<RecoveryCodes> {
+    let pending = match &rec.state {
+        State::Active(_) => return Step::fail(Error::AlreadyEnabled),
+        State::Pending(p) if p.secret == charged.pending.secret => p,
+        // Replaced or disabled meanwhile.
+        _ => return Step::fail(Error::NoPendingEnrollment),
+    };
+    let mut next = rec.clone();
+    next.generation = next.generation.saturating_add(1);
+    next.failures = Failures::default();
+    next.step_up = None;
+    next.state = State::Active(Active {
+        secret: pending.secret.clone(),
+        params: pending.params,
+        last_step: time_step,
+        activated_at: now,
+        recovery: activation.hashes.clone(),
+        ticket_key: activation.ticket_key.clone(),
+        epoch: 0,
+    });
+    Step::ok(next, activation.codes.clone())
 }
 
 /// Diagnoses a wrong confirmation code: a match far from now means the device clock is off;
@@ -551,8 +617,72 @@ fn enrollment_hint(
     WrongCodeHint::CheckDeviceClock
 }
 
-/// After the host verified the password: a challenge if MFA is active. Never touches the
-/// failure count (SEC-34).
+// ------------------------------------------------------------------------ login tickets
+
+const TICKET_NONCE: usize = 16;
+const TICKET_TAG: usize = 32;
+const TICKET_LEN: usize = TICKET_NONCE + 8 + TICKET_TAG;
+
+/// HMAC-SHA256 over everything a ticket is bound to: the user, the credential's generation,
+/// the login epoch (so a successful login spends every open ticket), a random nonce and the
+/// expiry.
+fn ticket_tag(
+    active: &Active,
+    generation: u64,
+    user: &UserId,
+    nonce: &[u8],
+    expires_at: u64,
+) -> Result<[u8; TICKET_TAG], Error> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&active.ticket_key.0)
+        .map_err(|_| Error::Otp(crate::otp::OtpError::InvalidKey))?;
+    mac.update(b"totp-mfa/login-ticket/v1");
+    mac.update(&(user.as_str().len() as u64).to_be_bytes());
+    mac.update(user.as_str().as_bytes());
+    mac.update(&generation.to_be_bytes());
+    mac.update(&active.epoch.to_be_bytes());
+    mac.update(nonce);
+    mac.update(&expires_at.to_be_bytes());
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Checks a ticket's MAC (in constant time) and then its expiry.
+fn check_ticket(
+    rec: &Record,
+    active: &Active,
+    user: &UserId,
+    ticket: &str,
+    now: u64,
+) -> Result<(), Error> {
+    // 56 bytes are 75 base64url characters; anything else is not one of ours.
+    if ticket.len() != 75 {
+        return Err(Error::ChallengeInvalid);
+    }
+    let raw = Zeroizing::new(
+        data_encoding::BASE64URL_NOPAD
+            .decode(ticket.as_bytes())
+            .map_err(|_| Error::ChallengeInvalid)?,
+    );
+    if raw.len() != TICKET_LEN {
+        return Err(Error::ChallengeInvalid);
+    }
+    let (nonce, rest) = raw.split_at(TICKET_NONCE);
+    let (expiry, tag) = rest.split_at(8);
+    let mut e = [0u8; 8];
+    e.copy_from_slice(expiry);
+    let expires_at = u64::from_be_bytes(e);
+    let expected = ticket_tag(active, rec.generation, user, nonce, expires_at)?;
+    if !bool::from(expected.as_slice().ct_eq(tag)) {
+        return Err(Error::ChallengeInvalid);
+    }
+    if expires_at <= now {
+        return Err(Error::ChallengeExpired);
+    }
+    Ok(())
+}
+
+/// After the host verified the password: a challenge if MFA is active. Writes nothing, so a
+/// flood of logins cannot evict anyone's challenge or contend with real attempts, and never
+/// touches the failure count (SEC-34).
 pub(crate) fn start_login<R: TryCryptoRng + ?Sized>(
     rec: &Record,
     policy: &Policy,
@@ -560,32 +690,43 @@ pub(crate) fn start_login<R: TryCryptoRng + ?Sized>(
     now: u64,
     rng: &mut R,
 ) -> Step<LoginStart> {
-    if !matches!(rec.state, State::Active(_)) {
+    let State::Active(active) = &rec.state else {
         return Step {
             write: None,
             result: Ok(LoginStart::NoMfa),
         };
+    };
+    let expires_at = now.saturating_add(policy.challenge_ttl);
+    let mut raw = Zeroizing::new([0u8; TICKET_LEN]);
+    if rng.try_fill_bytes(&mut raw[..TICKET_NONCE]).is_err() {
+        return Step::fail(Error::Rng);
     }
-    let (ticket, hash) = match Token::generate(rng) {
+    raw[TICKET_NONCE..TICKET_NONCE + 8].copy_from_slice(&expires_at.to_be_bytes());
+    let tag = match ticket_tag(
+        active,
+        rec.generation,
+        user,
+        &raw[..TICKET_NONCE],
+        expires_at,
+    ) {
         Ok(t) => t,
         Err(e) => return Step::fail(e),
     };
-    let expires_at = now.saturating_add(policy.challenge_ttl);
-    let mut next = rec.clone();
-    next.challenges.retain(|c| c.expires_at > now);
-    while next.challenges.len() >= MAX_CHALLENGES {
-        next.challenges.remove(0);
-    }
-    next.challenges.push(TokenHash { hash, expires_at });
-    Step::ok(
-        next,
-        LoginStart::Challenge(Challenge {
+    raw[TICKET_NONCE + 8..].copy_from_slice(&tag);
+    let ticket = Token(Zeroizing::new(
+        data_encoding::BASE64URL_NOPAD.encode(raw.as_ref()),
+    ));
+    Step {
+        write: None,
+        result: Ok(LoginStart::Challenge(Challenge {
             user: user.clone(),
             ticket,
             expires_at,
-        }),
-    )
+        })),
+    }
 }
+
+// --------------------------------------------------------------------------- throttling
 
 /// When the next attempt is allowed, if a delay applies now. None once locked: a lock has
 /// no end but the host's unlock.
@@ -616,263 +757,363 @@ fn throttle_gate(rec: &Record, policy: &Policy, now: u64) -> Result<(), Error> {
     }
 }
 
-/// A refused factor: the record to write (the failure counted), if any, and the error.
-type Refusal = Box<(Option<Record>, Error)>;
+// ------------------------------------------------------------------ checking a factor
 
-fn refusal(write: Option<Record>, error: Error) -> Refusal {
-    Box::new((write, error))
+/// A second factor in canonical form.
+enum Parsed {
+    Totp(Code),
+    Recovery(Zeroizing<[u8; CODE_CHARS]>),
 }
 
-/// What a verified factor changes in an active record.
-struct Verified {
-    active: Active,
-    factor: Factor,
+/// A factor whose attempt has been charged: what step 2 needs, as a snapshot.
+pub(crate) struct Charged {
+    parsed: Parsed,
+    credential: Active,
+    generation: u64,
+    failures: Failures,
+    now: u64,
 }
 
-/// Checks one second factor against an active credential. On success returns the updated
-/// credential (step or recovery code consumed); on a refusal returns the record with the
-/// failure counted, and the error.
-fn check_factor(
+impl Charged {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// What step 2 found.
+pub(crate) enum Verdict {
+    /// The code matches this time step (the latest in the window that matches).
+    Step(u64),
+    /// The recovery code with this salt matches.
+    Recovery([u8; SALT_LEN]),
+}
+
+impl Verdict {
+    fn factor(&self) -> Factor {
+        match self {
+            Verdict::Step(_) => Factor::Totp,
+            Verdict::Recovery(_) => Factor::RecoveryCode,
+        }
+    }
+}
+
+fn parse_factor(active: &Active, factor: SecondFactor<'_>) -> Result<Parsed, Error> {
+    match factor {
+        SecondFactor::Totp(text) => match Code::parse(text, active.params.digits()) {
+            Ok(code) => Ok(Parsed::Totp(code)),
+            Err(_) if crate::recovery::normalize(text).is_ok() => Err(Error::WrongField {
+                entered: Factor::RecoveryCode,
+            }),
+            Err(e) => Err(e.into()),
+        },
+        SecondFactor::RecoveryCode(text) => match crate::recovery::normalize(text) {
+            Ok(chars) => Ok(Parsed::Recovery(chars)),
+            Err(_) if Code::parse(text, active.params.digits()).is_ok() => Err(Error::WrongField {
+                entered: Factor::Totp,
+            }),
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+/// Step 1 for any factor check: throttle, parse, charge.
+fn charge(
     rec: &Record,
     active: &Active,
     policy: &Policy,
     factor: SecondFactor<'_>,
     now: u64,
-) -> Result<Verified, Refusal> {
-    throttle_gate(rec, policy, now).map_err(|e| refusal(None, e))?;
-    let refused = |make: fn(u32, Option<Retry>) -> Error| {
-        let mut next = rec.clone();
-        next.failures = Failures {
-            count: rec.failures.count.saturating_add(1),
-            last_at: now,
-        };
-        let left = policy
-            .throttle
-            .lock_after
-            .saturating_sub(next.failures.count);
-        let retry = retry(&next.failures, policy, now);
-        let e = make(left, retry);
-        refusal(Some(next), e)
-    };
-    match factor {
-        SecondFactor::Totp(text) => {
-            let code = Code::parse(text, active.params.digits()).map_err(|e| {
-                if crate::recovery::normalize(text).is_ok() {
-                    refusal(
-                        None,
-                        Error::WrongField {
-                            entered: Factor::RecoveryCode,
-                        },
-                    )
-                } else {
-                    refusal(None, e.into())
-                }
-            })?;
-            let totp =
-                Totp::new(&active.secret, active.params).map_err(|e| refusal(None, e.into()))?;
-            match totp
-                .verify(&code, now, policy.window, Some(active.last_step))
-                .map_err(|e| refusal(None, e.into()))?
-            {
-                Verification::Accepted { time_step } => {
-                    let mut a = active.clone();
-                    a.last_step = time_step;
-                    Ok(Verified {
-                        active: a,
-                        factor: Factor::Totp,
-                    })
-                }
-                Verification::Replayed { .. } => {
-                    Err(refused(|attempts_left, retry| Error::CodeAlreadyUsed {
-                        attempts_left,
-                        retry,
-                    }))
-                }
-                Verification::Rejected => Err(refused(|attempts_left, retry| Error::WrongCode {
-                    attempts_left,
-                    retry,
-                    hint: WrongCodeHint::CheckDeviceClock,
-                })),
-            }
-        }
-        SecondFactor::RecoveryCode(text) => {
-            let found = active.recovery.find(text).map_err(|e| {
-                if Code::parse(text, active.params.digits()).is_ok() {
-                    refusal(
-                        None,
-                        Error::WrongField {
-                            entered: Factor::Totp,
-                        },
-                    )
-                } else {
-                    refusal(None, e.into())
-                }
-            })?;
-            match found {
-                Some(index) => {
-                    let mut a = active.clone();
-                    a.recovery = a.recovery.without(index);
-                    Ok(Verified {
-                        active: a,
-                        factor: Factor::RecoveryCode,
-                    })
-                }
-                None => Err(refused(|attempts_left, retry| Error::WrongRecoveryCode {
-                    attempts_left,
-                    retry,
-                })),
-            }
-        }
+) -> Step<Charged> {
+    if let Err(e) = throttle_gate(rec, policy, now) {
+        return Step::fail(e);
     }
+    let parsed = match parse_factor(active, factor) {
+        Ok(p) => p,
+        Err(e) => return Step::fail(e),
+    };
+    let mut next = rec.clone();
+    next.failures = Failures {
+        count: rec.failures.count.saturating_add(1),
+        last_at: now,
+    };
+    let failures = next.failures;
+    Step::ok(
+        next,
+        Charged {
+            parsed,
+            credential: active.clone(),
+            generation: rec.generation,
+            failures,
+            now,
+        },
+    )
 }
 
-/// Answers a challenge. Success consumes the ticket and the factor, resets the failure
-/// count, and returns the [`Authorization`] with fresh tokens.
-pub(crate) fn complete_login<R: TryCryptoRng + ?Sized>(
+/// Step 1 of a login: the ticket must be live and bound to this user, then the attempt is
+/// charged.
+pub(crate) fn charge_login(
     rec: &Record,
     policy: &Policy,
     user: &UserId,
     ticket: &str,
     factor: SecondFactor<'_>,
     now: u64,
-    rng: &mut R,
-) -> Step<Authorization> {
+) -> Step<Charged> {
     let State::Active(active) = &rec.state else {
         return Step::fail(Error::ChallengeInvalid);
     };
-    let Some(hash) = token_hash(ticket) else {
-        return Step::fail(Error::ChallengeInvalid);
-    };
-    let Some(index) = find_token(&rec.challenges, &hash) else {
-        return Step::fail(Error::ChallengeInvalid);
-    };
-    if rec.challenges[index].expires_at <= now {
-        return Step::fail(Error::ChallengeExpired);
+    if let Err(e) = check_ticket(rec, active, user, ticket, now) {
+        return Step::fail(e);
     }
-    let verified = match check_factor(rec, active, policy, factor, now) {
-        Ok(v) => v,
-        Err(refused) => {
-            let (write, e) = *refused;
-            return Step {
-                write,
-                result: Err(e),
-            };
+    charge(rec, active, policy, factor, now)
+}
+
+/// Step 1 of a sensitive change with a fresh factor.
+pub(crate) fn charge_reauth(
+    rec: &Record,
+    policy: &Policy,
+    factor: SecondFactor<'_>,
+    now: u64,
+) -> Step<Charged> {
+    let State::Active(active) = &rec.state else {
+        return Step::fail(Error::NotEnabled);
+    };
+    charge(rec, active, policy, factor, now)
+}
+
+/// Step 2: the expensive check, once, on the snapshot. A wrong factor becomes its error here
+/// (its failure is already stored); so does a code whose step was already used.
+pub(crate) fn evaluate(charged: &Charged, policy: &Policy) -> Result<Verdict, Error> {
+    let left = policy
+        .throttle
+        .lock_after
+        .saturating_sub(charged.failures.count);
+    let retry = retry(&charged.failures, policy, charged.now);
+    let active = &charged.credential;
+    match &charged.parsed {
+        Parsed::Totp(code) => {
+            let totp = Totp::new(&active.secret, active.params)?;
+            match totp.verify(code, charged.now, policy.window, None)? {
+                Verification::Accepted { time_step } if time_step > active.last_step => {
+                    Ok(Verdict::Step(time_step))
+                }
+                Verification::Accepted { .. } | Verification::Replayed { .. } => {
+                    Err(Error::CodeAlreadyUsed {
+                        attempts_left: left,
+                        retry,
+                    })
+                }
+                Verification::Rejected => Err(Error::WrongCode {
+                    attempts_left: left,
+                    retry,
+                    hint: WrongCodeHint::CheckDeviceClock,
+                }),
+            }
         }
+        Parsed::Recovery(chars) => match active.recovery.find_normalized(chars) {
+            Some(i) => Ok(Verdict::Recovery(active.recovery.codes[i].salt)),
+            None => Err(Error::WrongRecoveryCode {
+                attempts_left: left,
+                retry,
+            }),
+        },
+    }
+}
+
+/// Step 3, common part: the credential must be the one checked, and the factor still
+/// unused; returns the credential with the factor consumed.
+fn consume(
+    rec: &Record,
+    policy: &Policy,
+    generation: u64,
+    verdict: &Verdict,
+    now: u64,
+    gone: Error,
+) -> Result<Active, Error> {
+    let State::Active(active) = &rec.state else {
+        return Err(gone);
     };
-    let (session_token, _) = match Token::generate(rng) {
-        Ok(t) => t,
+    if rec.generation != generation {
+        return Err(gone);
+    }
+    let left = policy
+        .throttle
+        .lock_after
+        .saturating_sub(rec.failures.count);
+    let retry = retry(&rec.failures, policy, now);
+    let mut a = active.clone();
+    match verdict {
+        Verdict::Step(step) => {
+            // A concurrent request may have used this step (or a later one) meanwhile.
+            if *step <= active.last_step {
+                return Err(Error::CodeAlreadyUsed {
+                    attempts_left: left,
+                    retry,
+                });
+            }
+            a.last_step = *step;
+        }
+        Verdict::Recovery(salt) => match active.recovery.position_of_salt(salt) {
+            Some(i) => a.recovery = active.recovery.without(i),
+            None => {
+                return Err(Error::WrongRecoveryCode {
+                    attempts_left: left,
+                    retry,
+                });
+            }
+        },
+    }
+    Ok(a)
+}
+
+/// Fresh tokens for an authorization, made once before the commit.
+pub(crate) struct LoginTokens {
+    session: Token,
+    step_up: Token,
+    step_up_hash: [u8; 32],
+}
+
+impl LoginTokens {
+    pub(crate) fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Error> {
+        let (session, _) = Token::generate(rng)?;
+        let (step_up, step_up_hash) = Token::generate(rng)?;
+        Ok(LoginTokens {
+            session,
+            step_up,
+            step_up_hash,
+        })
+    }
+}
+
+/// Step 3 of a login: consume the factor and the ticket (every open ticket: the epoch moves
+/// on), reset the count, issue the authorization.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit_login(
+    rec: &Record,
+    policy: &Policy,
+    user: &UserId,
+    ticket: &str,
+    generation: u64,
+    verdict: &Verdict,
+    tokens: &LoginTokens,
+    now: u64,
+) -> Step<Authorization> {
+    let mut a = match consume(
+        rec,
+        policy,
+        generation,
+        verdict,
+        now,
+        Error::ChallengeInvalid,
+    ) {
+        Ok(a) => a,
         Err(e) => return Step::fail(e),
     };
-    let (step_up_token, step_up_hash) = match Token::generate(rng) {
-        Ok(t) => t,
-        Err(e) => return Step::fail(e),
-    };
-    let left = verified.active.recovery.remaining();
+    // Another login may have succeeded meanwhile and spent this ticket.
+    if let Err(e) = check_ticket(rec, &a, user, ticket, now) {
+        return Step::fail(e);
+    }
+    a.epoch = a.epoch.saturating_add(1);
+    let left = a.recovery.remaining();
     let mut next = rec.clone();
-    next.challenges.remove(index);
     next.failures = Failures::default();
     next.step_up = Some(TokenHash {
-        hash: step_up_hash,
+        hash: tokens.step_up_hash,
         expires_at: now.saturating_add(policy.step_up_ttl),
     });
-    next.state = State::Active(verified.active);
+    next.state = State::Active(a);
     Step::ok(
         next,
         Authorization {
             user: user.clone(),
-            factor: verified.factor,
+            factor: verdict.factor(),
             recovery_codes_left: left,
             recovery_codes_low: left <= policy.low_recovery_codes,
-            session_token,
-            step_up_token,
+            session_token: tokens.session.clone(),
+            step_up_token: tokens.step_up.clone(),
             authenticated_at: now,
+            generation: rec.generation,
         },
     )
 }
 
-/// Verifies a fresh factor for a sensitive change; returns the record with the factor
-/// consumed (and the count reset), or the refusal to write.
-fn reauthenticate(
-    rec: &Record,
-    policy: &Policy,
-    reauth: Reauth<'_>,
-    now: u64,
-) -> Result<Record, Refusal> {
-    let State::Active(active) = &rec.state else {
-        return Err(refusal(None, Error::NotEnabled));
-    };
-    match reauth {
-        Reauth::StepUp(text) => {
-            let valid = match (&rec.step_up, token_hash(text)) {
-                (Some(grant), Some(hash)) => {
-                    bool::from(grant.hash.ct_eq(&hash)) && grant.expires_at > now
-                }
-                _ => false,
-            };
-            if !valid {
-                return Err(refusal(None, Error::StepUpInvalid));
+/// What a sensitive change was proven with.
+pub(crate) enum Proof<'a> {
+    /// A factor checked in steps 1 and 2, consumed now.
+    Factor {
+        generation: u64,
+        verdict: &'a Verdict,
+    },
+    /// A step-up token, checked and consumed now (256 random bits: nothing to throttle).
+    StepUp(&'a str),
+}
+
+impl Proof<'_> {
+    /// The record with the proof consumed (and, for a factor, the count reset).
+    fn apply(&self, rec: &Record, policy: &Policy, now: u64) -> Result<Record, Error> {
+        let State::Active(_) = &rec.state else {
+            return Err(Error::NotEnabled);
+        };
+        let mut next = rec.clone();
+        match self {
+            Proof::Factor {
+                generation,
+                verdict,
+            } => {
+                let a = consume(rec, policy, *generation, verdict, now, Error::NotEnabled)?;
+                next.failures = Failures::default();
+                next.state = State::Active(a);
             }
-            let mut next = rec.clone();
-            next.step_up = None;
-            Ok(next)
+            Proof::StepUp(text) => {
+                let valid = match (&rec.step_up, token_hash(text)) {
+                    (Some(grant), Some(hash)) => {
+                        bool::from(grant.hash.ct_eq(&hash)) && grant.expires_at > now
+                    }
+                    _ => false,
+                };
+                if !valid {
+                    return Err(Error::StepUpInvalid);
+                }
+                next.step_up = None;
+            }
         }
-        Reauth::Factor(factor) => {
-            let verified = check_factor(rec, active, policy, factor, now)?;
-            let mut next = rec.clone();
-            next.failures = Failures::default();
-            next.state = State::Active(verified.active);
-            Ok(next)
-        }
+        Ok(next)
     }
 }
 
-/// Replaces all recovery codes after a fresh second factor (SEC-25).
-pub(crate) fn regenerate_recovery_codes<R: TryCryptoRng + ?Sized>(
+/// Replaces all recovery codes, after a fresh second factor (SEC-25).
+pub(crate) fn commit_regenerate(
     rec: &Record,
     policy: &Policy,
-    reauth: Reauth<'_>,
+    proof: &Proof<'_>,
+    codes: &RecoveryCodes,
+    hashes: &HashedRecoveryCodes,
     now: u64,
-    rng: &mut R,
 ) -> Step<RecoveryCodes> {
-    let mut next = match reauthenticate(rec, policy, reauth, now) {
+    let mut next = match proof.apply(rec, policy, now) {
         Ok(n) => n,
-        Err(refused) => {
-            let (write, e) = *refused;
-            return Step {
-                write,
-                result: Err(e),
-            };
-        }
-    };
-    let (codes, hashes) = match RecoveryCodes::generate_with_rounds(
-        rng,
-        policy.recovery_codes,
-        policy.recovery_rounds,
-    ) {
-        Ok(x) => x,
         Err(e) => return Step::fail(e),
     };
     if let State::Active(a) = &mut next.state {
-        a.recovery = hashes;
+        a.recovery = hashes.clone();
     }
-    Step::ok(next, codes)
+    Step::ok(next, codes.clone())
 }
 
 /// Turns MFA off (also the "reset" after a lost device) after a fresh second factor
-/// (SEC-37). The secret and recovery codes are dropped; challenges are revoked (SEC-38).
-pub(crate) fn disable(rec: &Record, policy: &Policy, reauth: Reauth<'_>, now: u64) -> Step<()> {
-    let mut next = match reauthenticate(rec, policy, reauth, now) {
+/// (SEC-37). The secret, recovery codes and ticket key are dropped, so every open challenge
+/// dies with them (SEC-38).
+pub(crate) fn commit_disable(
+    rec: &Record,
+    policy: &Policy,
+    proof: &Proof<'_>,
+    now: u64,
+) -> Step<()> {
+    let mut next = match proof.apply(rec, policy, now) {
         Ok(n) => n,
-        Err(refused) => {
-            let (write, e) = *refused;
-            return Step {
-                write,
-                result: Err(e),
-            };
-        }
+        Err(e) => return Step::fail(e),
     };
     next.state = State::Disabled;
-    next.challenges.clear();
     next.step_up = None;
     next.failures = Failures::default();
     Step::ok(next, ())

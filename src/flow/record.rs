@@ -3,7 +3,7 @@
 //! The store sees only the encoded bytes. Decoding is total: any byte string either decodes
 //! or gives [`Error::CorruptRecord`], never a panic, and every length is bounded.
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
 use crate::otp::{Algorithm, Digits, Period, TotpParams};
@@ -12,8 +12,20 @@ use crate::secret::Secret;
 
 const MAGIC: &[u8; 4] = b"TMFA";
 const FORMAT_VERSION: u8 = 1;
-/// The most login challenges kept per user; a new one evicts the oldest.
-pub(crate) const MAX_CHALLENGES: usize = 8;
+/// Bounds on stored PBKDF2 rounds: below, a record is suspect; above, one check could cost
+/// minutes of CPU (a crafted record must not become a denial of service).
+pub(crate) const MIN_ROUNDS: u32 = 1_000;
+pub(crate) const MAX_ROUNDS: u32 = 1_000_000;
+
+/// A 256-bit key kept in a record: zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub(crate) struct Key32(pub(crate) [u8; 32]);
+
+impl core::fmt::Debug for Key32 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Key32(<redacted>)")
+    }
+}
 
 /// A single-use random token, stored as its SHA-256 hash.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -48,6 +60,12 @@ pub(crate) struct Active {
     pub(crate) last_step: u64,
     pub(crate) activated_at: u64,
     pub(crate) recovery: HashedRecoveryCodes,
+    /// Keys the MAC of login tickets: tickets are stateless, so starting a login writes
+    /// nothing.
+    pub(crate) ticket_key: Key32,
+    /// Bumped by every successful login: a ticket is valid only for the epoch it was issued
+    /// in, so a success spends every open ticket (single use).
+    pub(crate) epoch: u64,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -63,7 +81,6 @@ pub(crate) struct Record {
     /// Incremented at every activation, so older grants cannot act on a newer credential.
     pub(crate) generation: u64,
     pub(crate) failures: Failures,
-    pub(crate) challenges: Vec<TokenHash>,
     pub(crate) step_up: Option<TokenHash>,
     pub(crate) state: State,
 }
@@ -73,7 +90,6 @@ impl Default for Record {
         Record {
             generation: 0,
             failures: Failures::default(),
-            challenges: Vec::new(),
             step_up: None,
             state: State::Disabled,
         }
@@ -88,10 +104,6 @@ impl Record {
         put_u64(&mut w, self.generation);
         put_u32(&mut w, self.failures.count);
         put_u64(&mut w, self.failures.last_at);
-        w.push(self.challenges.len().min(MAX_CHALLENGES) as u8);
-        for c in self.challenges.iter().take(MAX_CHALLENGES) {
-            put_token(&mut w, c);
-        }
         match &self.step_up {
             None => w.push(0),
             Some(t) => {
@@ -122,6 +134,8 @@ impl Record {
                     w.extend_from_slice(&c.salt);
                     w.extend_from_slice(&c.hash);
                 }
+                w.extend_from_slice(&a.ticket_key.0);
+                put_u64(&mut w, a.epoch);
             }
         }
         w
@@ -140,14 +154,6 @@ impl Record {
             count: r.u32()?,
             last_at: r.u64()?,
         };
-        let n = r.u8()? as usize;
-        if n > MAX_CHALLENGES {
-            return Err(Error::CorruptRecord("too many challenges"));
-        }
-        let mut challenges = Vec::with_capacity(n);
-        for _ in 0..n {
-            challenges.push(r.token()?);
-        }
         let step_up = match r.u8()? {
             0 => None,
             1 => Some(r.token()?),
@@ -169,8 +175,8 @@ impl Record {
                 let last_step = r.u64()?;
                 let activated_at = r.u64()?;
                 let rounds = r.u32()?;
-                if rounds == 0 {
-                    return Err(Error::CorruptRecord("zero hash rounds"));
+                if !(MIN_ROUNDS..=MAX_ROUNDS).contains(&rounds) {
+                    return Err(Error::CorruptRecord("recovery hash rounds out of bounds"));
                 }
                 let count = r.u8()? as usize;
                 if count > crate::recovery::RecoveryCodes::MAX_COUNT {
@@ -184,12 +190,18 @@ impl Record {
                     hash.copy_from_slice(r.take(HASH_LEN)?);
                     codes.push(StoredCode { salt, hash });
                 }
+                let mut key = [0u8; 32];
+                key.copy_from_slice(r.take(32)?);
+                let ticket_key = Key32(key);
+                key.zeroize();
                 State::Active(Active {
                     secret,
                     params,
                     last_step,
                     activated_at,
                     recovery: HashedRecoveryCodes { rounds, codes },
+                    ticket_key,
+                    epoch: r.u64()?,
                 })
             }
             _ => return Err(Error::CorruptRecord("unknown state")),
@@ -200,7 +212,6 @@ impl Record {
         Ok(Record {
             generation,
             failures,
-            challenges,
             step_up,
             state,
         })
@@ -283,6 +294,10 @@ impl<'a> Reader<'a> {
 
     fn secret(&mut self) -> Result<Secret, Error> {
         let n = self.u8()? as usize;
+        // The flows only ever store generated secrets (at least 128 bits).
+        if n < Secret::MIN_NEW_BYTES {
+            return Err(Error::CorruptRecord("secret shorter than 128 bits"));
+        }
         Secret::from_bytes(self.take(n)?).map_err(|_| Error::CorruptRecord("bad secret"))
     }
 
@@ -317,17 +332,13 @@ mod tests {
     fn sample() -> Record {
         let secret = Secret::from_bytes(b"12345678901234567890").unwrap();
         let (_, recovery) =
-            RecoveryCodes::generate_with_rounds(&mut getrandom::SysRng, 10, 5).unwrap();
+            RecoveryCodes::generate_with_rounds(&mut getrandom::SysRng, 10, MIN_ROUNDS).unwrap();
         Record {
             generation: 3,
             failures: Failures {
                 count: 2,
                 last_at: 99,
             },
-            challenges: vec![TokenHash {
-                hash: [7; 32],
-                expires_at: 1000,
-            }],
             step_up: Some(TokenHash {
                 hash: [9; 32],
                 expires_at: 2000,
@@ -338,6 +349,8 @@ mod tests {
                 last_step: 42,
                 activated_at: 1,
                 recovery,
+                ticket_key: Key32([5; 32]),
+                epoch: 7,
             }),
         }
     }
