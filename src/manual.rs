@@ -10,7 +10,7 @@
 //!
 //! | Attack | Defence | Requirement |
 //! |---|---|---|
-//! | Guessing codes, in parallel sessions | One failure count per user across all challenges, growing delays, lock at 10 (≤ 100) | SEC-14, SEC-15, SEC-19, SEC-24 |
+//! | Guessing codes, in parallel sessions | One failure count per user across all challenges, charged before each check, growing delays, lock at 10 (≤ 100) | SEC-14, SEC-15, SEC-19, SEC-24 |
 //! | Replaying an observed code within its window | The last accepted time step is stored; only later steps are accepted | SEC-12 |
 //! | Racing two requests with one code or one recovery code | Every change is a compare-and-swap on the record version | SEC-13, SEC-23, SEC-43 |
 //! | Timing the comparison | Every step of the window and every stored recovery code is checked, results combined with `subtle::Choice` | SEC-16 |
@@ -20,7 +20,7 @@
 //! | Changing MFA on a stolen session | Regenerating codes and disabling MFA need a fresh factor or a single-use, 5-minute step-up token | SEC-25, SEC-36, SEC-37 |
 //! | Reading the secret after activation | The URI and key exist only in the [`Enrollment`](crate::Enrollment) value | SEC-09 |
 //! | Secrets in logs and crash reports | Redacted `Debug`, no `Display`, errors never carry a secret or a submitted code, zeroize on drop | SEC-08, SEC-10, SEC-31 |
-//! | A stolen database | Recovery codes are stored only as salted PBKDF2 hashes; login tickets and step-up tokens only as SHA-256 hashes. The TOTP secret is stored raw: encrypt the store at rest | SEC-22, SEC-08 |
+//! | A stolen database | Recovery codes are stored only as salted PBKDF2 hashes; step-up tokens only as SHA-256 hashes. The TOTP secret and the ticket key are stored raw: encrypt the store at rest | SEC-22, SEC-08 |
 //! | A failing store | Every store error fails the operation closed; nothing is granted unless its record change was written | SEC-44 |
 //!
 //! It does not defend against phishing (a TOTP code typed into a fake site can be relayed
@@ -55,12 +55,40 @@
 //! of trying), and [`Error::Locked`](crate::Error::Locked) tells the user to contact support.
 //!
 //! # Concurrency
-//! Every operation is one read-transition-write of one user's record through
-//! [`Store::compare_and_swap`](crate::Store::compare_and_swap). The transition is pure, so
-//! when the write loses a race the driver simply re-runs it on the new record: the second of
-//! two requests with the same code then sees the code already spent. The same holds for
-//! wrong guesses: each one's failure is written before its answer is returned, so no guess
-//! escapes the count, and a guess that arrives while a delay applies is refused unchecked.
+//! Every change is a read-transition-write of one user's record through
+//! [`Store::compare_and_swap`](crate::Store::compare_and_swap); the transitions are pure, so
+//! when a write loses a race the driver re-runs the transition on the new record.
+//!
+//! Checking a second factor takes three steps, so that every attempt is paid for before any
+//! expensive work and no expensive work is repeated (SEC-15, the Keycloak race
+//! CVE-2024-4629):
+//! 1. **charge**: a cheap transition checks the ticket and the throttle, parses the input
+//!    and writes the failure count plus one. Of 1,000 parallel guesses against a limit of 5,
+//!    only 5 get past this step.
+//! 2. **check**: the HMAC (or, for a recovery code, PBKDF2) work, once, on the record as it
+//!    was charged, writing nothing.
+//! 3. **commit**: a cheap transition re-checks what may have changed meanwhile (the time
+//!    step or recovery code still unused, the ticket still live, the credential the same),
+//!    consumes the factor and resets the count. A wrong factor needs no commit: its failure
+//!    was stored in step 1. Two requests with the same code both pass step 2, and the second
+//!    commit finds the code spent.
+//!
+//! A crash between steps 1 and 3 leaves one failure counted: the error is on the safe side.
+//!
+//! # Login tickets
+//! A login challenge's ticket is a MAC (HMAC-SHA256, under a random key kept in the user's
+//! record) over the user id, the credential generation, a login epoch, a random nonce and the
+//! expiry. Starting a login therefore writes nothing: a flood of password-only logins cannot
+//! evict a user's challenge or contend with real attempts. A successful login moves the
+//! epoch on, which spends every open ticket of that user (single use); resetting MFA drops
+//! the key, which kills them all (SEC-33, SEC-38).
+//!
+//! A wrong code and a replayed one get different errors ("already used: wait for the next
+//! code") where SEC-20 asks for one. The difference tells a guesser only that a guess equals
+//! a code already spent, and it tells a real user what to do; both are counted alike.
+//!
+//! A server clock that jumps forward and back again leaves the last used step in the
+//! future, and codes are refused as replays until the clock catches up: keep servers on NTP.
 //!
 //! # Recovery codes
 //! Ten codes of 16 characters from Crockford's base32 alphabet (80 random bits each, above

@@ -4,7 +4,13 @@ use core::fmt;
 
 use crate::error::Error;
 
-/// The host's identifier for a user (a database id, an e-mail address...): 1 to 255 bytes.
+/// The host's identifier for a user: 1 to 255 bytes, compared byte for byte.
+///
+/// Use your user table's stable primary key, never what the person typed at login: the
+/// crate cannot know that `Alice@Example.com` and `alice@example.com` are one person, and a
+/// user id with no record means "no MFA" ([`LoginStart::NoMfa`](crate::LoginStart::NoMfa)).
+/// Resolve the login name to the account first, check the password, then pass the account's
+/// id.
 ///
 /// ```
 /// use totp_mfa::UserId;

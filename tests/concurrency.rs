@@ -264,3 +264,61 @@ fn the_race_tests_catch_a_store_without_compare_and_swap() {
         "a racy store should let the code through more than once: {results:?}"
     );
 }
+
+#[test]
+fn a_thousand_concurrent_guesses_against_a_limit_of_five_check_at_most_five() {
+    // SEC-15 (CVE-2024-4629): the attempt is charged before the code is checked, so parallel
+    // requests cannot overshoot the limit.
+    let w = Arc::new(world_with(policy().with_throttle(Throttle {
+        free_failures: 5,
+        lock_after: 5,
+        ..Throttle::default()
+    })));
+    let alice = user("alice");
+    let (_, _) = w.enroll(&alice);
+    let ticket = w.challenge(&alice).ticket().to_owned();
+    let w2 = w.clone();
+    let results = race(1_000, move |i| {
+        let guess = format!("{:06}", 100_000 + i);
+        w2.mfa
+            .complete_login(&user("alice"), &ticket, SecondFactor::Totp(&guess))
+    });
+    let checked = results
+        .iter()
+        .filter(|r| matches!(r, Err(e) if e.is_refused_factor()))
+        .count();
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert!(checked + accepted <= 5, "{checked} checked");
+    assert!(
+        results.iter().all(|r| r.is_ok()
+            || matches!(r, Err(e) if e.is_refused_factor() || matches!(e, Error::Locked)))
+    );
+}
+
+#[test]
+fn a_flood_of_login_starts_writes_nothing_and_evicts_no_one() {
+    // Tickets are stateless: starting a login never writes, so an attacker holding only the
+    // password cannot evict the user's challenge or contend with real attempts.
+    let w = Arc::new(world());
+    let alice = user("alice");
+    let (phone, _) = w.enroll(&alice);
+    let mine = w.challenge(&alice);
+    let before = w.snapshot(&alice);
+    let w2 = w.clone();
+    let _ = race(16, move |_| {
+        for _ in 0..50 {
+            let _ = w2.mfa.start_login(&user("alice")).unwrap();
+        }
+    });
+    assert_eq!(
+        w.snapshot(&alice),
+        before,
+        "starting logins wrote to the store"
+    );
+    w.clock.advance(30);
+    let code = phone.code_at(w.now()).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(&alice, mine.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
+}

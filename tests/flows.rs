@@ -653,6 +653,8 @@ fn policy_refuses_more_than_100_failures_and_wide_windows() {
         ),
         policy().with_challenge_ttl(601),
         policy().with_recovery_codes(0),
+        policy().with_recovery_hash_rounds(999),
+        policy().with_recovery_hash_rounds(1_000_001),
         Policy::new("Bad:Issuer"),
         Policy::new(""),
     ];
@@ -1035,4 +1037,120 @@ fn a_code_in_the_wrong_field_is_pointed_out_and_not_counted() {
     );
     assert!(err.is_bad_input());
     assert_eq!(w.snapshot(&alice), before);
+}
+
+#[test]
+fn a_successful_login_spends_every_open_ticket() {
+    // SEC-33: single use. Two tabs, one login: the other tab's ticket is dead.
+    let w = world();
+    let alice = user("alice");
+    let (phone, _) = w.enroll(&alice);
+    w.clock.advance(30);
+    let tab1 = w.challenge(&alice);
+    let tab2 = w.challenge(&alice);
+    let code = phone.code_at(w.now()).unwrap();
+    let _auth = w
+        .mfa
+        .complete_login(&alice, tab1.ticket(), SecondFactor::Totp(&code))
+        .unwrap();
+    w.clock.advance(30);
+    let next = phone.code_at(w.now()).unwrap();
+    for t in [tab1.ticket(), tab2.ticket()] {
+        assert!(matches!(
+            w.mfa.complete_login(&alice, t, SecondFactor::Totp(&next)),
+            Err(Error::ChallengeInvalid)
+        ));
+    }
+    // A wrong code does not spend tickets.
+    let tab3 = w.challenge(&alice);
+    assert!(
+        w.mfa
+            .complete_login(&alice, tab3.ticket(), SecondFactor::Totp("000000"))
+            .is_err()
+    );
+    let _auth = w
+        .mfa
+        .complete_login(&alice, tab3.ticket(), SecondFactor::Totp(&next))
+        .unwrap();
+}
+
+#[test]
+fn a_ticket_from_before_a_reset_is_dead_after_re_enrollment() {
+    // SEC-38: the ticket is bound to the credential generation.
+    let w = world();
+    let alice = user("alice");
+    let (_, codes) = w.enroll(&alice);
+    let old = w.challenge(&alice);
+    let a = w
+        .mfa
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::RecoveryCode(&first_code(&codes)),
+        )
+        .unwrap();
+    assert_eq!(a.credential_generation(), 1);
+    w.mfa
+        .disable(&alice, Reauth::StepUp(a.step_up_token()))
+        .unwrap();
+    let (phone, _) = w.enroll(&alice);
+    w.clock.advance(30);
+    let code = phone.code_at(w.now()).unwrap();
+    assert!(matches!(
+        w.mfa
+            .complete_login(&alice, old.ticket(), SecondFactor::Totp(&code)),
+        Err(Error::ChallengeInvalid)
+    ));
+    let b = w
+        .mfa
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::Totp(&code),
+        )
+        .unwrap();
+    assert_eq!(b.credential_generation(), 2);
+    assert!(matches!(
+        w.mfa.status(&alice).unwrap(),
+        MfaStatus::Active { generation: 2, .. }
+    ));
+}
+
+#[test]
+fn factors_are_redacted_in_debug() {
+    // SEC-10: an instrumented handler that logs its arguments logs no code.
+    let texts = [
+        format!("{:?}", SecondFactor::Totp("123456")),
+        format!("{:?}", SecondFactor::RecoveryCode("ABCD-EFGH-JKMN-PQRS")),
+        format!("{:?}", Reauth::Factor(SecondFactor::Totp("123456"))),
+        format!("{:?}", Reauth::StepUp("c2VjcmV0LXN0ZXAtdXAtdG9rZW4")),
+    ];
+    for t in texts {
+        assert!(
+            !t.contains("123456") && !t.contains("ABCD") && !t.contains("c2Vj"),
+            "{t}"
+        );
+        assert!(t.contains("redacted"), "{t}");
+    }
+}
+
+#[test]
+fn full_width_recovery_codes_are_read_as_ascii() {
+    // SEC-27: an input method that types full-width characters.
+    let w = world();
+    let alice = user("alice");
+    let (_, codes) = w.enroll(&alice);
+    let full_width: String = first_code(&codes)
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+        .collect();
+    let a = w
+        .mfa
+        .complete_login(
+            &alice,
+            w.challenge(&alice).ticket(),
+            SecondFactor::RecoveryCode(&full_width),
+        )
+        .unwrap();
+    assert_eq!(a.factor(), Factor::RecoveryCode);
 }

@@ -186,7 +186,7 @@ impl Policy {
         self
     }
 
-    /// PBKDF2 iterations for recovery-code hashes (at least 1,000).
+    /// PBKDF2 iterations for recovery-code hashes (1,000 to 1,000,000).
     #[must_use]
     pub fn with_recovery_hash_rounds(mut self, rounds: u32) -> Self {
         self.recovery_rounds = rounds;
@@ -258,8 +258,11 @@ impl Policy {
         if self.recovery_codes == 0 || self.recovery_codes > RecoveryCodes::MAX_COUNT {
             return Err(Error::Config("the recovery code count must be 1 to 32"));
         }
-        if self.recovery_rounds < 1_000 {
-            return Err(Error::Config("recovery hash rounds must be at least 1,000"));
+        if !(super::record::MIN_ROUNDS..=super::record::MAX_ROUNDS).contains(&self.recovery_rounds)
+        {
+            return Err(Error::Config(
+                "recovery hash rounds must be 1,000 to 1,000,000",
+            ));
         }
         if self.confirm_attempts == 0 || self.confirm_attempts > 100 {
             return Err(Error::Config("confirmation attempts must be 1 to 100"));
