@@ -197,6 +197,9 @@ pub enum Error {
     /// A stored record could not be decoded; nothing was granted.
     #[error("a stored MFA record is corrupt ({0})")]
     CorruptRecord(&'static str),
+    /// A sealed secret in a stored record could not be opened; nothing was granted.
+    #[error("a stored MFA secret could not be unsealed: {0}")]
+    Sealing(crate::SealError),
     /// Concurrent updates kept conflicting; nothing was granted. Safe to retry.
     #[error("too many concurrent updates to this account: try again")]
     Contention,
@@ -250,6 +253,7 @@ impl Error {
             self,
             Error::Storage(_)
                 | Error::CorruptRecord(_)
+                | Error::Sealing(_)
                 | Error::Contention
                 | Error::Clock(_)
                 | Error::Rng

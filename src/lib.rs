@@ -16,6 +16,7 @@ pub mod otp;
 #[cfg(feature = "qr")]
 mod qr;
 mod recovery;
+mod seal;
 mod secret;
 mod store;
 pub mod testing;
@@ -33,6 +34,9 @@ pub use mfa::Mfa;
 #[cfg(feature = "qr")]
 pub use qr::{QrError, TerminalBackground};
 pub use recovery::{RecoveryCode, RecoveryCodeError, RecoveryCodes};
+pub use seal::SealError;
+#[cfg(feature = "encryption")]
+pub use seal::{SealingKey, SealingKeys};
 pub use secret::{Secret, SecretError};
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};

@@ -20,7 +20,7 @@
 //! | Changing MFA on a stolen session | Regenerating codes and disabling MFA need a fresh factor or a single-use, 5-minute step-up token | SEC-25, SEC-36, SEC-37 |
 //! | Reading the secret after activation | The URI and key exist only in the [`Enrollment`](crate::Enrollment) value | SEC-09 |
 //! | Secrets in logs and crash reports | Redacted `Debug`, no `Display`, errors never carry a secret or a submitted code, zeroize on drop | SEC-08, SEC-10, SEC-31 |
-//! | A stolen database | Recovery codes are stored only as salted PBKDF2 hashes; step-up tokens only as SHA-256 hashes. The TOTP secret and the ticket key are stored raw: encrypt the store at rest | SEC-22, SEC-08 |
+//! | A stolen database | Recovery codes are stored only as salted PBKDF2 hashes; step-up tokens only as SHA-256 hashes. With the `encryption` feature the TOTP secret and the ticket key are sealed with XChaCha20-Poly1305 under a key the database never sees; without it they are stored raw | SEC-22, SEC-08 |
 //! | A failing store | Every store error fails the operation closed; nothing is granted unless its record change was written | SEC-44 |
 //!
 //! It does not defend against phishing (a TOTP code typed into a fake site can be relayed

@@ -15,6 +15,7 @@ use crate::flow::{
     self, Authorization, Enrollment, LoginStart, MfaStatus, Reauth, SecondFactor, Step,
 };
 use crate::recovery::RecoveryCodes;
+use crate::seal::{Sealer, SealingKeys};
 use crate::store::{CasOutcome, Store, StoredRecord};
 
 /// How many times one operation re-runs after losing a compare-and-swap race before it gives
@@ -61,6 +62,7 @@ pub struct Mfa<S, C = SystemClock, R = SysRng> {
     clock: C,
     rng: Mutex<R>,
     policy: Policy,
+    keys: Option<SealingKeys>,
 }
 
 impl<S: Store> Mfa<S> {
@@ -75,6 +77,7 @@ impl<S: Store> Mfa<S> {
             clock: SystemClock,
             rng: Mutex::new(SysRng),
             policy,
+            keys: None,
         })
     }
 }
@@ -88,6 +91,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             clock,
             rng: self.rng,
             policy: self.policy,
+            keys: self.keys,
         }
     }
 
@@ -99,7 +103,26 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             clock: self.clock,
             rng: Mutex::new(rng),
             policy: self.policy,
+            keys: self.keys,
         }
+    }
+
+    /// Seals every TOTP secret and ticket key with these keys before it reaches the store
+    /// (SEC-08). Records that do not open fail closed with [`Error::Sealing`]. Needs the
+    /// `encryption` feature.
+    ///
+    /// ```
+    /// use totp_mfa::{MemoryStore, Mfa, Policy, SealingKey, SealingKeys};
+    /// let key = [42u8; 32]; // from your secrets manager
+    /// let mfa = Mfa::new(MemoryStore::new(), Policy::new("Example"))?
+    ///     .with_sealing_keys(SealingKeys::new(SealingKey::new(1, key)));
+    /// # Ok::<(), totp_mfa::Error>(())
+    /// ```
+    #[cfg(feature = "encryption")]
+    #[must_use]
+    pub fn with_sealing_keys(mut self, keys: SealingKeys) -> Self {
+        self.keys = Some(keys);
+        self
     }
 
     /// The policy.
@@ -304,6 +327,13 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         self.run(user, |rec, _, _| flow::unlock(rec))
     }
 
+    fn sealer<'a>(&'a self, user: &'a UserId) -> Sealer<'a> {
+        Sealer {
+            user,
+            keys: self.keys.as_ref(),
+        }
+    }
+
     fn load(&self, user: &UserId) -> Result<(Option<u64>, Record), Error> {
         match self
             .store
@@ -311,7 +341,10 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             .map_err(|e| Error::Storage(Box::new(e)))?
         {
             None => Ok((None, Record::default())),
-            Some(stored) => Ok((Some(stored.version()), Record::decode(stored.data())?)),
+            Some(stored) => Ok((
+                Some(stored.version()),
+                Record::decode(stored.data(), &self.sealer(user))?,
+            )),
         }
     }
 
@@ -337,7 +370,13 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
                     .checked_add(1)
                     .ok_or(Error::CorruptRecord("version overflow"))?,
             };
-            let mut bytes = next.encode();
+            let mut nonces = [[0u8; 24]; 2];
+            if self.keys.is_some() {
+                for n in &mut nonces {
+                    rng.try_fill_bytes(n).map_err(|_| Error::Rng)?;
+                }
+            }
+            let mut bytes = next.encode(&self.sealer(user), &nonces)?;
             let stored = StoredRecord::new(version, core::mem::take(&mut *bytes));
             match self
                 .store

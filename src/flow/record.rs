@@ -8,6 +8,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::error::Error;
 use crate::otp::{Algorithm, Digits, Period, TotpParams};
 use crate::recovery::{HASH_LEN, HashedRecoveryCodes, SALT_LEN, StoredCode};
+use crate::seal::{Field, Sealer};
 use crate::secret::Secret;
 
 const MAGIC: &[u8; 4] = b"TMFA";
@@ -97,7 +98,13 @@ impl Default for Record {
 }
 
 impl Record {
-    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+    /// Encodes the record; secret fields go through `sealer` (sealed under the current key
+    /// when keys are configured, with the two random `nonces`).
+    pub(crate) fn encode(
+        &self,
+        sealer: &Sealer<'_>,
+        nonces: &[[u8; 24]; 2],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         let mut w = Zeroizing::new(Vec::with_capacity(512));
         w.extend_from_slice(MAGIC);
         w.push(FORMAT_VERSION);
@@ -115,7 +122,12 @@ impl Record {
             State::Disabled => w.push(0),
             State::Pending(p) => {
                 w.push(1);
-                put_secret(&mut w, &p.secret);
+                sealer.put(
+                    &mut w,
+                    Field::TotpSecret,
+                    p.secret.expose_bytes(),
+                    &nonces[0],
+                )?;
                 put_params(&mut w, &p.params);
                 put_text(&mut w, &p.account);
                 put_u64(&mut w, p.issued_at);
@@ -124,7 +136,12 @@ impl Record {
             }
             State::Active(a) => {
                 w.push(2);
-                put_secret(&mut w, &a.secret);
+                sealer.put(
+                    &mut w,
+                    Field::TotpSecret,
+                    a.secret.expose_bytes(),
+                    &nonces[0],
+                )?;
                 put_params(&mut w, &a.params);
                 put_u64(&mut w, a.last_step);
                 put_u64(&mut w, a.activated_at);
@@ -134,14 +151,15 @@ impl Record {
                     w.extend_from_slice(&c.salt);
                     w.extend_from_slice(&c.hash);
                 }
-                w.extend_from_slice(&a.ticket_key.0);
+                sealer.put(&mut w, Field::TicketKey, &a.ticket_key.0, &nonces[1])?;
                 put_u64(&mut w, a.epoch);
             }
         }
-        w
+        Ok(w)
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Record, Error> {
+    /// Decodes a record, opening its secret fields with `sealer`.
+    pub(crate) fn decode(bytes: &[u8], sealer: &Sealer<'_>) -> Result<Record, Error> {
         let mut r = Reader(bytes);
         if r.take(4)? != MAGIC {
             return Err(Error::CorruptRecord("not a totp-mfa record"));
@@ -162,7 +180,7 @@ impl Record {
         let state = match r.u8()? {
             0 => State::Disabled,
             1 => State::Pending(Pending {
-                secret: r.secret()?,
+                secret: r.secret(sealer)?,
                 params: r.params()?,
                 account: r.text()?,
                 issued_at: r.u64()?,
@@ -170,7 +188,7 @@ impl Record {
                 attempts: r.u32()?,
             }),
             2 => {
-                let secret = r.secret()?;
+                let secret = r.secret(sealer)?;
                 let params = r.params()?;
                 let last_step = r.u64()?;
                 let activated_at = r.u64()?;
@@ -190,8 +208,12 @@ impl Record {
                     hash.copy_from_slice(r.take(HASH_LEN)?);
                     codes.push(StoredCode { salt, hash });
                 }
+                let opened = sealer.get(Field::TicketKey, |n| r.take(n))?;
+                if opened.len() != 32 {
+                    return Err(Error::CorruptRecord("bad ticket key"));
+                }
                 let mut key = [0u8; 32];
-                key.copy_from_slice(r.take(32)?);
+                key.copy_from_slice(&opened);
                 let ticket_key = Key32(key);
                 key.zeroize();
                 State::Active(Active {
@@ -229,12 +251,6 @@ fn put_u64(w: &mut Vec<u8>, v: u64) {
 fn put_token(w: &mut Vec<u8>, t: &TokenHash) {
     w.extend_from_slice(&t.hash);
     put_u64(w, t.expires_at);
-}
-
-fn put_secret(w: &mut Vec<u8>, s: &Secret) {
-    let bytes = s.expose_bytes();
-    w.push(bytes.len() as u8);
-    w.extend_from_slice(bytes);
 }
 
 fn put_text(w: &mut Vec<u8>, text: &str) {
@@ -292,13 +308,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn secret(&mut self) -> Result<Secret, Error> {
-        let n = self.u8()? as usize;
+    fn secret(&mut self, sealer: &Sealer<'_>) -> Result<Secret, Error> {
+        let bytes = sealer.get(Field::TotpSecret, |n| self.take(n))?;
         // The flows only ever store generated secrets (at least 128 bits).
-        if n < Secret::MIN_NEW_BYTES {
+        if bytes.len() < Secret::MIN_NEW_BYTES {
             return Err(Error::CorruptRecord("secret shorter than 128 bits"));
         }
-        Secret::from_bytes(self.take(n)?).map_err(|_| Error::CorruptRecord("bad secret"))
+        Secret::from_bytes(&bytes).map_err(|_| Error::CorruptRecord("bad secret"))
     }
 
     fn text(&mut self) -> Result<String, Error> {
@@ -355,27 +371,39 @@ mod tests {
         }
     }
 
+    fn plain() -> Sealer<'static> {
+        static USER: std::sync::OnceLock<crate::UserId> = std::sync::OnceLock::new();
+        Sealer {
+            user: USER.get_or_init(|| crate::UserId::new("alice").unwrap()),
+            keys: None,
+        }
+    }
+
+    fn encode(r: &Record) -> Zeroizing<Vec<u8>> {
+        r.encode(&plain(), &[[0; 24]; 2]).unwrap()
+    }
+
     #[test]
     fn round_trip() {
         let r = sample();
-        assert_eq!(Record::decode(&r.encode()).unwrap(), r);
+        assert_eq!(Record::decode(&encode(&r), &plain()).unwrap(), r);
         let d = Record::default();
-        assert_eq!(Record::decode(&d.encode()).unwrap(), d);
+        assert_eq!(Record::decode(&encode(&d), &plain()).unwrap(), d);
     }
 
     #[test]
     fn every_truncation_and_byte_flip_is_an_error_or_a_record_never_a_panic() {
-        let bytes = sample().encode();
+        let bytes = encode(&sample());
         for n in 0..bytes.len() {
-            assert!(Record::decode(&bytes[..n]).is_err(), "prefix {n}");
+            assert!(Record::decode(&bytes[..n], &plain()).is_err(), "prefix {n}");
         }
         for i in 0..bytes.len() {
             let mut b = bytes.to_vec();
             b[i] ^= 0xff;
-            let _ = Record::decode(&b);
+            let _ = Record::decode(&b, &plain());
         }
         let mut longer = bytes.to_vec();
         longer.push(0);
-        assert!(Record::decode(&longer).is_err());
+        assert!(Record::decode(&longer, &plain()).is_err());
     }
 }
