@@ -7,6 +7,7 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod audit;
 mod clock;
 mod error;
 mod flow;
@@ -24,6 +25,7 @@ mod time;
 mod uri;
 mod user;
 
+pub use audit::{AuditEvent, AuditKind, EventSink, NoEvents};
 pub use clock::{Clock, ClockError, ManualClock, SystemClock};
 pub use error::{Error, Retry, WrongCodeHint};
 pub use flow::policy::{Policy, Throttle};

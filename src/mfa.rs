@@ -1,18 +1,19 @@
 //! The driver: load a user's record, run a pure transition, compare-and-swap it back.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use getrandom::SysRng;
 use rand_core::{TryCryptoRng, TryRng};
 use thiserror::Error as ThisError;
 
 use crate::UserId;
+use crate::audit::{AuditEvent, AuditKind, EventSink, NoEvents};
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 use crate::flow::policy::Policy;
 use crate::flow::record::Record;
 use crate::flow::{
-    self, Authorization, Enrollment, LoginStart, MfaStatus, Reauth, SecondFactor, Step,
+    self, Authorization, Enrollment, Factor, LoginStart, MfaStatus, Reauth, SecondFactor, Step,
 };
 use crate::recovery::RecoveryCodes;
 use crate::seal::{Sealer, SealingKeys};
@@ -63,6 +64,7 @@ pub struct Mfa<S, C = SystemClock, R = SysRng> {
     rng: Mutex<R>,
     policy: Policy,
     keys: Option<SealingKeys>,
+    events: Arc<dyn EventSink>,
 }
 
 impl<S: Store> Mfa<S> {
@@ -78,6 +80,7 @@ impl<S: Store> Mfa<S> {
             rng: Mutex::new(SysRng),
             policy,
             keys: None,
+            events: Arc::new(NoEvents),
         })
     }
 }
@@ -92,6 +95,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             rng: self.rng,
             policy: self.policy,
             keys: self.keys,
+            events: self.events,
         }
     }
 
@@ -104,6 +108,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
             rng: Mutex::new(rng),
             policy: self.policy,
             keys: self.keys,
+            events: self.events,
         }
     }
 
@@ -122,6 +127,33 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     #[must_use]
     pub fn with_sealing_keys(mut self, keys: SealingKeys) -> Self {
         self.keys = Some(keys);
+        self
+    }
+
+    /// Sends audit events (enrollments, logins, refusals, locks, recovery-code use...) to
+    /// `sink`, after the change each reports was stored. Events never carry secrets.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use totp_mfa::{AuditEvent, AuditKind, EventSink, MemoryStore, Mfa, Policy, UserId};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<AuditKind>>);
+    /// impl EventSink for Log {
+    ///     fn record(&self, e: &AuditEvent) {
+    ///         if let Ok(mut l) = self.0.lock() { l.push(e.kind.clone()); }
+    ///     }
+    /// }
+    ///
+    /// let log = Arc::new(Log::default());
+    /// let mfa = Mfa::new(MemoryStore::new(), Policy::new("Example"))?.with_events(log.clone());
+    /// let _ = mfa.begin_enrollment(&UserId::new("bob")?, "bob")?;
+    /// assert_eq!(log.0.lock().unwrap().as_slice(), &[AuditKind::EnrollmentStarted]);
+    /// # Ok::<(), totp_mfa::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_events(mut self, sink: impl EventSink + 'static) -> Self {
+        self.events = Arc::new(sink);
         self
     }
 
@@ -164,9 +196,15 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::AlreadyEnabled`] when MFA is active (disable it first, with a fresh factor);
     /// [`Error::Uri`] for an account name the URI cannot carry; infrastructure errors.
     pub fn begin_enrollment(&self, user: &UserId, account_name: &str) -> Result<Enrollment, Error> {
-        self.run(user, |rec, now, rng| {
-            flow::begin_enrollment(rec, &self.policy, account_name, now, rng)
-        })
+        let result = (|| {
+            self.run(user, |rec, now, rng| {
+                flow::begin_enrollment(rec, &self.policy, account_name, now, rng)
+            })
+        })();
+        if result.is_ok() {
+            self.emit(user, AuditKind::EnrollmentStarted);
+        }
+        result
     }
 
     /// Shows the pending enrollment again, with the same secret: for a setup page that is
@@ -202,14 +240,36 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::EnrollmentExpired`], [`Error::EnrollmentAttemptsExhausted`],
     /// [`Error::AlreadyEnabled`]; infrastructure errors.
     pub fn confirm_enrollment(&self, user: &UserId, code: &str) -> Result<RecoveryCodes, Error> {
-        let charged = self.run(user, |rec, now, _| {
-            flow::charge_confirmation(rec, &self.policy, code, now)
-        })?;
-        let time_step = flow::evaluate_confirmation(&charged, &self.policy)?;
-        let activation = flow::Activation::generate(&self.policy, &mut SharedRng(&self.rng))?;
-        self.run(user, |rec, now, _| {
-            flow::commit_activation(rec, &charged, time_step, &activation, now)
-        })
+        let result = (|| {
+            let charged = self.run(user, |rec, now, _| {
+                flow::charge_confirmation(rec, &self.policy, code, now)
+            })?;
+            let time_step = flow::evaluate_confirmation(&charged, &self.policy)?;
+            let activation = flow::Activation::generate(&self.policy, &mut SharedRng(&self.rng))?;
+            self.run(user, |rec, now, _| {
+                flow::commit_activation(rec, &charged, time_step, &activation, now)
+            })
+        })();
+        match &result {
+            Ok(_) => {
+                if let Ok((_, rec)) = self.load(user) {
+                    self.emit(
+                        user,
+                        AuditKind::MfaActivated {
+                            generation: rec.generation,
+                        },
+                    );
+                }
+            }
+            Err(Error::WrongSetupCode { attempts_left, .. }) => self.emit(
+                user,
+                AuditKind::SetupCodeRefused {
+                    attempts_left: *attempts_left,
+                },
+            ),
+            Err(_) => {}
+        }
+        result
     }
 
     /// Call after the host verified the user's password: returns [`LoginStart::NoMfa`] or a
@@ -238,24 +298,47 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         ticket: &str,
         factor: SecondFactor<'_>,
     ) -> Result<Authorization, Error> {
-        let charged = self.run(user, |rec, now, _| {
-            flow::charge_login(rec, &self.policy, user, ticket, factor, now)
-        })?;
-        let verdict = flow::evaluate(&charged, &self.policy)?;
-        let tokens = flow::LoginTokens::generate(&mut SharedRng(&self.rng))?;
-        let generation = charged.generation();
-        self.run(user, |rec, now, _| {
-            flow::commit_login(
-                rec,
-                &self.policy,
-                user,
-                ticket,
-                generation,
-                &verdict,
-                &tokens,
-                now,
-            )
-        })
+        let result = (|| {
+            let charged = self.run(user, |rec, now, _| {
+                flow::charge_login(rec, &self.policy, user, ticket, factor, now)
+            })?;
+            let verdict = flow::evaluate(&charged, &self.policy)?;
+            let tokens = flow::LoginTokens::generate(&mut SharedRng(&self.rng))?;
+            let generation = charged.generation();
+            self.run(user, |rec, now, _| {
+                flow::commit_login(
+                    rec,
+                    &self.policy,
+                    user,
+                    ticket,
+                    generation,
+                    &verdict,
+                    &tokens,
+                    now,
+                )
+            })
+        })();
+        match &result {
+            Ok(auth) => {
+                self.emit(
+                    user,
+                    AuditKind::LoginSucceeded {
+                        factor: auth.factor(),
+                    },
+                );
+                if auth.factor() == Factor::RecoveryCode {
+                    self.emit(
+                        user,
+                        AuditKind::RecoveryCodeUsed {
+                            remaining: auth.recovery_codes_left(),
+                            running_low: auth.recovery_codes_low(),
+                        },
+                    );
+                }
+            }
+            Err(e) => self.emit_refusal(user, e),
+        }
+        result
     }
 
     /// Replaces every recovery code, after a fresh second factor (SEC-25). The old codes stop
@@ -269,16 +352,26 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         user: &UserId,
         reauth: Reauth<'_>,
     ) -> Result<RecoveryCodes, Error> {
-        let checked = self.check_reauth(user, reauth)?;
-        let (codes, hashes) = RecoveryCodes::generate_with_rounds(
-            &mut SharedRng(&self.rng),
-            self.policy.recovery_codes,
-            self.policy.recovery_rounds,
-        )?;
-        let proof = checked.proof();
-        self.run(user, |rec, now, _| {
-            flow::commit_regenerate(rec, &self.policy, &proof, &codes, &hashes, now)
-        })
+        let result = (|| {
+            let checked = self.check_reauth(user, reauth)?;
+            let (codes, hashes) = RecoveryCodes::generate_with_rounds(
+                &mut SharedRng(&self.rng),
+                self.policy.recovery_codes,
+                self.policy.recovery_rounds,
+            )?;
+            let proof = checked.proof();
+            self.run(user, |rec, now, _| {
+                flow::commit_regenerate(rec, &self.policy, &proof, &codes, &hashes, now)
+            })
+        })();
+        match &result {
+            Ok(_) => {
+                self.emit_reauth_factor(user, reauth);
+                self.emit(user, AuditKind::RecoveryCodesRegenerated);
+            }
+            Err(e) => self.emit_refusal(user, e),
+        }
+        result
     }
 
     /// Turns MFA off after a fresh second factor (SEC-37): the secret and recovery codes are
@@ -289,11 +382,21 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// As [`Mfa::regenerate_recovery_codes`].
     pub fn disable(&self, user: &UserId, reauth: Reauth<'_>) -> Result<(), Error> {
-        let checked = self.check_reauth(user, reauth)?;
-        let proof = checked.proof();
-        self.run(user, |rec, now, _| {
-            flow::commit_disable(rec, &self.policy, &proof, now)
-        })
+        let result = (|| {
+            let checked = self.check_reauth(user, reauth)?;
+            let proof = checked.proof();
+            self.run(user, |rec, now, _| {
+                flow::commit_disable(rec, &self.policy, &proof, now)
+            })
+        })();
+        match &result {
+            Ok(()) => {
+                self.emit_reauth_factor(user, reauth);
+                self.emit(user, AuditKind::MfaDisabled);
+            }
+            Err(e) => self.emit_refusal(user, e),
+        }
+        result
     }
 
     /// Steps 1 and 2 of a factor given for a sensitive change; a step-up token is checked
@@ -324,7 +427,74 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// Infrastructure errors only.
     pub fn unlock(&self, user: &UserId) -> Result<(), Error> {
-        self.run(user, |rec, _, _| flow::unlock(rec))
+        let result = (|| self.run(user, |rec, _, _| flow::unlock(rec)))();
+        if result.is_ok() {
+            self.emit(user, AuditKind::Unlocked);
+        }
+        result
+    }
+
+    fn emit(&self, user: &UserId, kind: AuditKind) {
+        self.events.record(&AuditEvent {
+            user: user.clone(),
+            at: self.clock.now().unwrap_or(0),
+            kind,
+        });
+    }
+
+    /// A recovery code spent on a sensitive change is an account-recovery event too.
+    fn emit_reauth_factor(&self, user: &UserId, reauth: Reauth<'_>) {
+        if let Reauth::Factor(SecondFactor::RecoveryCode(_)) = reauth {
+            if let Ok((_, rec)) = self.load(user) {
+                if let Some(remaining) = rec.recovery_codes_left() {
+                    self.emit(
+                        user,
+                        AuditKind::RecoveryCodeUsed {
+                            remaining,
+                            running_low: remaining <= self.policy.low_recovery_codes,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn emit_refusal(&self, user: &UserId, error: &Error) {
+        let (kind, attempts_left) = match error {
+            Error::WrongCode { attempts_left, .. } => (
+                AuditKind::SecondFactorRefused {
+                    factor: Factor::Totp,
+                    attempts_left: *attempts_left,
+                },
+                *attempts_left,
+            ),
+            Error::WrongRecoveryCode { attempts_left, .. } => (
+                AuditKind::SecondFactorRefused {
+                    factor: Factor::RecoveryCode,
+                    attempts_left: *attempts_left,
+                },
+                *attempts_left,
+            ),
+            Error::CodeAlreadyUsed { attempts_left, .. } => (
+                AuditKind::ReplayRefused {
+                    attempts_left: *attempts_left,
+                },
+                *attempts_left,
+            ),
+            Error::Throttled { retry } => {
+                self.emit(user, AuditKind::Throttled { retry_at: retry.at });
+                return;
+            }
+            Error::Locked => {
+                self.emit(user, AuditKind::RefusedWhileLocked);
+                return;
+            }
+            _ => return,
+        };
+        self.emit(user, kind);
+        if attempts_left == 0 {
+            self.emit(user, AuditKind::Locked);
+        }
     }
 
     fn sealer<'a>(&'a self, user: &'a UserId) -> Sealer<'a> {

@@ -98,6 +98,14 @@ impl Default for Record {
 }
 
 impl Record {
+    /// Unused recovery codes, when MFA is active.
+    pub(crate) fn recovery_codes_left(&self) -> Option<usize> {
+        match &self.state {
+            State::Active(a) => Some(a.recovery.remaining()),
+            _ => None,
+        }
+    }
+
     /// Encodes the record; secret fields go through `sealer` (sealed under the current key
     /// when keys are configured, with the two random `nonces`).
     pub(crate) fn encode(
