@@ -40,6 +40,8 @@ pub use seal::SealError;
 #[cfg(feature = "encryption")]
 pub use seal::{SealingKey, SealingKeys};
 pub use secret::{Secret, SecretError};
+#[cfg(feature = "conformance")]
+pub use store::conformance;
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};
 pub use user::UserId;

@@ -1,5 +1,7 @@
 //! Storage: the [`Store`] trait a host implements, and an in-memory [`MemoryStore`].
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 
 use core::fmt;

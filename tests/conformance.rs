@@ -1,0 +1,86 @@
+//! The store conformance kit passes on the in-memory store and fails on a store without
+//! compare-and-swap: the kit can fail (SEC-43).
+
+#![cfg(feature = "conformance")]
+
+use std::sync::Mutex;
+
+use totp_mfa::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord, UserId, conformance};
+
+#[test]
+fn the_memory_store_conforms() {
+    let report = conformance::run(MemoryStore::new).unwrap_or_else(|f| panic!("{f}"));
+    for (check, took) in &report.checks {
+        eprintln!("{check}: {took:?}");
+    }
+    assert_eq!(report.checks.len(), 9);
+}
+
+/// Writes whatever the version: a read-modify-write store with no atomic check.
+#[derive(Default)]
+struct BlindWrites(MemoryStore);
+
+impl Store for BlindWrites {
+    type Error = PoisonedStore;
+
+    fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, PoisonedStore> {
+        self.0.load(user)
+    }
+
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        _expected: Option<u64>,
+        new: StoredRecord,
+    ) -> Result<CasOutcome, PoisonedStore> {
+        let current = self.0.load(user)?.map(|r| r.version());
+        self.0.compare_and_swap(user, current, new)
+    }
+}
+
+#[test]
+fn a_store_that_writes_blindly_fails_the_kit() {
+    let failure = conformance::run(BlindWrites::default).unwrap_err();
+    assert_eq!(failure.check, "versions and conflicts", "{failure}");
+}
+
+/// Checks the version, but non-atomically: a check-then-write with a gap, as a store that
+/// reads and writes in two round trips without a transaction would.
+#[derive(Default)]
+struct CheckThenWrite {
+    inner: MemoryStore,
+    gap: Mutex<()>,
+}
+
+impl Store for CheckThenWrite {
+    type Error = PoisonedStore;
+
+    fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, PoisonedStore> {
+        self.inner.load(user)
+    }
+
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<u64>,
+        new: StoredRecord,
+    ) -> Result<CasOutcome, PoisonedStore> {
+        let current = self.inner.load(user)?.map(|r| r.version());
+        if current != expected {
+            return Ok(CasOutcome::Conflict);
+        }
+        drop(self.gap.lock());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let now = self.inner.load(user)?.map(|r| r.version());
+        self.inner.compare_and_swap(user, now, new)
+    }
+}
+
+#[test]
+fn a_store_that_checks_then_writes_fails_the_races() {
+    let failure = conformance::run(CheckThenWrite::default).unwrap_err();
+    assert_eq!(
+        failure.check, "concurrent compare-and-swap: one winner",
+        "{failure}"
+    );
+}
