@@ -214,7 +214,7 @@ impl OtpAuth {
     /// * `algorithm` (any case), `digits` (6-8) and `period` (1-3600) are optional; anything
     ///   else is a typed error. Unknown parameters are ignored; known ones may not repeat,
     ///   so a URI cannot smuggle a second secret past a reviewer.
-    /// * `hotp` URIs need a `counter`.
+    /// * `hotp` URIs need a `counter`; a `period` on them means nothing and is ignored.
     ///
     /// # Errors
     /// A [`UriError`] naming what is wrong.
@@ -274,6 +274,9 @@ impl OtpAuth {
                         })?;
                     set_once(&mut digits, "digits", d)?;
                 }
+                // A period means nothing for HOTP; such URIs exist and are read as if it
+                // were absent, so the value round-trips.
+                "period" if is_hotp => {}
                 "period" => {
                     let n = parse_number(value, "period")?;
                     let p = Period::new(n).map_err(|e| UriError::Parameter {
@@ -673,6 +676,14 @@ mod tests {
             assert!(!e.to_string().contains("JBSW"), "{e}");
         }
         assert_eq!(OtpAuth::parse(&"a".repeat(5000)), Err(E::TooLong));
+    }
+
+    #[test]
+    fn hotp_ignores_a_period() {
+        let p = OtpAuth::parse("otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1&period=6")
+            .unwrap();
+        assert_eq!(p.totp_params().period(), Period::DEFAULT);
+        assert_eq!(OtpAuth::parse(p.to_uri().as_str()).unwrap(), p);
     }
 
     #[test]
