@@ -235,8 +235,8 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// recovery codes are returned: show them once. The code's time step counts as used.
     ///
     /// # Errors
-    /// [`Error::WrongCode`] (with a hint about the device clock or an app that ignores the
-    /// parameters), [`Error::CodeFormat`], [`Error::NoPendingEnrollment`],
+    /// [`Error::WrongSetupCode`] (with a hint about the device clock or an app that ignores
+    /// the parameters), [`Error::CodeFormat`], [`Error::NoPendingEnrollment`],
     /// [`Error::EnrollmentExpired`], [`Error::EnrollmentAttemptsExhausted`],
     /// [`Error::AlreadyEnabled`]; infrastructure errors.
     pub fn confirm_enrollment(&self, user: &UserId, code: &str) -> Result<RecoveryCodes, Error> {
