@@ -196,11 +196,9 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::AlreadyEnabled`] when MFA is active (disable it first, with a fresh factor);
     /// [`Error::Uri`] for an account name the URI cannot carry; infrastructure errors.
     pub fn begin_enrollment(&self, user: &UserId, account_name: &str) -> Result<Enrollment, Error> {
-        let result = (|| {
-            self.run(user, |rec, now, rng| {
-                flow::begin_enrollment(rec, &self.policy, account_name, now, rng)
-            })
-        })();
+        let result = self.run(user, |rec, now, rng| {
+            flow::begin_enrollment(rec, &self.policy, account_name, now, rng)
+        });
         if result.is_ok() {
             self.emit(user, AuditKind::EnrollmentStarted);
         }
@@ -407,7 +405,11 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         reauth: Reauth<'a>,
     ) -> Result<CheckedReauth<'a>, Error> {
         match reauth {
-            Reauth::StepUp(token) => Ok(CheckedReauth::StepUp(token)),
+            Reauth::StepUp(token) => {
+                // A bogus token must not cost a new set of recovery codes.
+                self.run(user, |rec, now, _| flow::peek_step_up(rec, token, now))?;
+                Ok(CheckedReauth::StepUp(token))
+            }
             Reauth::Factor(factor) => {
                 let charged = self.run(user, |rec, now, _| {
                     flow::charge_reauth(rec, &self.policy, factor, now)
@@ -427,7 +429,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// Infrastructure errors only.
     pub fn unlock(&self, user: &UserId) -> Result<(), Error> {
-        let result = (|| self.run(user, |rec, _, _| flow::unlock(rec)))();
+        let result = self.run(user, |rec, _, _| flow::unlock(rec));
         if result.is_ok() {
             self.emit(user, AuditKind::Unlocked);
         }

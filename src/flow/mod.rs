@@ -1013,7 +1013,8 @@ pub(crate) fn commit_login(
     if let Err(e) = check_ticket(rec, &a, user, ticket, now) {
         return Step::fail(e);
     }
-    a.epoch = a.epoch.saturating_add(1);
+    // Wrapping, so the epoch always changes: a success must spend every open ticket.
+    a.epoch = a.epoch.wrapping_add(1);
     let left = a.recovery.remaining();
     let mut next = rec.clone();
     next.failures = Failures::default();
@@ -1065,19 +1066,36 @@ impl Proof<'_> {
                 next.state = State::Active(a);
             }
             Proof::StepUp(text) => {
-                let valid = match (&rec.step_up, token_hash(text)) {
-                    (Some(grant), Some(hash)) => {
-                        bool::from(grant.hash.ct_eq(&hash)) && grant.expires_at > now
-                    }
-                    _ => false,
-                };
-                if !valid {
-                    return Err(Error::StepUpInvalid);
-                }
+                check_step_up(rec, text, now)?;
                 next.step_up = None;
             }
         }
         Ok(next)
+    }
+}
+
+/// A step-up token is valid when MFA is active and it matches the live grant.
+fn check_step_up(rec: &Record, text: &str, now: u64) -> Result<(), Error> {
+    let State::Active(_) = &rec.state else {
+        return Err(Error::NotEnabled);
+    };
+    let valid = match (&rec.step_up, token_hash(text)) {
+        (Some(grant), Some(hash)) => bool::from(grant.hash.ct_eq(&hash)) && grant.expires_at > now,
+        _ => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::StepUpInvalid)
+    }
+}
+
+/// Checks a step-up token without consuming it, so that a bogus token costs no work (the
+/// commit checks it again and consumes it).
+pub(crate) fn peek_step_up(rec: &Record, text: &str, now: u64) -> Step<()> {
+    Step {
+        write: None,
+        result: check_step_up(rec, text, now),
     }
 }
 

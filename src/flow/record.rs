@@ -340,6 +340,10 @@ impl<'a> Reader<'a> {
         let period =
             Period::new(u64::from(self.u32()?)).map_err(|_| Error::CorruptRecord("bad period"))?;
         let t0 = self.u64()?;
+        // Policies only ever store T0 = 0 (an otpauth URI cannot carry another).
+        if t0 != 0 {
+            return Err(Error::CorruptRecord("T0 other than 0"));
+        }
         Ok(TotpParams::default()
             .with_algorithm(algorithm)
             .with_digits(digits)

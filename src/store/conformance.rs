@@ -245,10 +245,13 @@ fn cas_race<S: Store + 'static>(s: &Arc<S>, run: &str) -> Result<(), String> {
 
 const T: u64 = 1_800_000_000;
 
+/// The service the flow checks drive, on the store under test.
+type Service<S> = Arc<Mfa<Arc<S>, Arc<ManualClock>>>;
+
 fn service<S: Store + 'static>(
     s: &Arc<S>,
     throttle: Throttle,
-) -> Result<(Arc<Mfa<Arc<S>, Arc<ManualClock>>>, Arc<ManualClock>), String> {
+) -> Result<(Service<S>, Arc<ManualClock>), String> {
     let clock = Arc::new(ManualClock::new(T));
     let policy = Policy::new("Conformance")
         .with_recovery_hash_rounds(1_000)
