@@ -680,8 +680,8 @@ mod tests {
 
     #[test]
     fn hotp_ignores_a_period() {
-        let p = OtpAuth::parse("otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1&period=6")
-            .unwrap();
+        let p =
+            OtpAuth::parse("otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP&counter=1&period=6").unwrap();
         assert_eq!(p.totp_params().period(), Period::DEFAULT);
         assert_eq!(OtpAuth::parse(p.to_uri().as_str()).unwrap(), p);
     }
