@@ -43,6 +43,8 @@ pub use secret::{Secret, SecretError};
 #[cfg(feature = "conformance")]
 pub use store::conformance;
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
+#[cfg(feature = "sqlite")]
+pub use store::{SqliteError, SqliteStore};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};
 pub use user::UserId;
 /// Buffers holding secrets (URIs, keys, QR images) are wiped on drop.

@@ -3,12 +3,16 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use core::fmt;
 
 use zeroize::Zeroizing;
 
 pub use memory::{MemoryStore, PoisonedStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteError, SqliteStore};
 
 use crate::UserId;
 
