@@ -8,8 +8,10 @@
 
 #![cfg(feature = "qr")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,36 +23,8 @@ use totp_mfa::{Error, Policy, WrongCodeHint};
 // Harness
 // -------------------------------------------------------------------------------------------
 
-/// `<target>/<profile>/examples/demo`, found from this test binary's own path
-/// (`<target>/<profile>/deps/demo_runs-<hash>`).
 fn demo_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in <target>/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run these tests via `cargo test` (which builds the examples), or run \
-         `cargo build --example demo` before `cargo test --test demo_runs`",
-        bin.display()
-    );
-    // A binary older than its source would test yesterday's demo.
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.rs");
-    if let (Ok(src), Ok(b)) = (source.metadata(), bin.metadata()) {
-        if let (Ok(src), Ok(b)) = (src.modified(), b.modified()) {
-            assert!(
-                src <= b,
-                "{} is older than examples/demo.rs: rebuild it with `cargo test` or \
-                 `cargo build --example demo`",
-                bin.display()
-            );
-        }
-    }
-    bin
+    common::example_binary("demo")
 }
 
 /// Runs the demo with `args` and `stdin` as its whole input.

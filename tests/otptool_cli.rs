@@ -8,6 +8,8 @@
 
 #![cfg(feature = "qr")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -19,39 +21,9 @@ use totp_mfa::{OtpAuth, QrError, Secret};
 // Harness
 // -------------------------------------------------------------------------------------------
 
-/// `<target>/<profile>/examples/otptool`, found from this test binary's own path
-/// (`<target>/<profile>/deps/otptool_cli-<hash>`).
 fn otptool_path() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary lives in <target>/<profile>/deps");
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("otptool{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            bin.is_file(),
-            "{} is missing: run these tests via `cargo test` (which builds the examples), or run \
-             `cargo build --example otptool` before `cargo test --test otptool_cli`",
-            bin.display()
-        );
-        // A binary older than its source would test yesterday's code.
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/otptool.rs");
-        if let (Ok(src), Ok(b)) = (source.metadata(), bin.metadata()) {
-            if let (Ok(src), Ok(b)) = (src.modified(), b.modified()) {
-                assert!(
-                    src <= b,
-                    "{} is older than examples/otptool.rs: rebuild it with `cargo test` or \
-                     `cargo build --example otptool`",
-                    bin.display()
-                );
-            }
-        }
-        bin
-    })
+    PATH.get_or_init(|| common::example_binary("otptool"))
 }
 
 struct Run {

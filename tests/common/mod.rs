@@ -78,3 +78,36 @@ impl World {
 pub fn first_code(codes: &RecoveryCodes) -> String {
     codes.iter().next().unwrap().as_str().to_owned()
 }
+
+/// `<target>/<profile>/examples/<name>`, found from the running test binary's own path
+/// (`<target>/<profile>/deps/<test>-<hash>`). `cargo test` builds the examples first; a
+/// binary older than its source would test yesterday's code, so that fails too.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    use std::path::Path;
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run these tests via `cargo test` (which builds the examples), or run \
+         `cargo build --example {name}` first",
+        bin.display()
+    );
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
+    if let (Ok(src), Ok(b)) = (source.metadata(), bin.metadata()) {
+        if let (Ok(src), Ok(b)) = (src.modified(), b.modified()) {
+            assert!(
+                src <= b,
+                "{} is older than examples/{name}.rs: rebuild it with `cargo test` or \
+                 `cargo build --example {name}`",
+                bin.display()
+            );
+        }
+    }
+    bin
+}
