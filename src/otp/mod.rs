@@ -92,8 +92,12 @@ pub fn time_step(now: u64, params: &TotpParams) -> Result<u64, OtpError> {
     let since = now
         .checked_sub(params.t0())
         .ok_or(OtpError::BeforeT0 { t0: params.t0() })?;
-    // Period is validated to be at least 1 second.
-    Ok(since / params.period().seconds().max(1))
+    // Period is validated to be at least 1 second. The usual 30 s divides by a constant (a
+    // multiplication) instead of a 64-bit division.
+    Ok(match params.period().seconds() {
+        30 => since / 30,
+        period => since / period.max(1),
+    })
 }
 
 /// The HOTP value for one counter (RFC 4226).
@@ -277,13 +281,14 @@ impl Hotp {
     /// `time_step + 1`.
     pub fn verify(&self, code: &Code, counter: u64, look_ahead: u32) -> Verification {
         let look_ahead = look_ahead.min(Self::MAX_LOOK_AHEAD);
+        let typed = Typed::new(code, self.digits);
         let mut accepted = Choice::from(0);
         let mut step = 0u64;
         for i in 0..=u64::from(look_ahead) {
             let Some(c) = counter.checked_add(i) else {
                 break;
             };
-            let hit = self.mac.code(c, self.digits).ct_eq(code) & !accepted;
+            let hit = typed.matches(self.mac.value(c)) & !accepted;
             step.conditional_assign(&c, hit);
             accepted |= hit;
         }
@@ -294,6 +299,53 @@ impl Hotp {
         }
     }
 }
+
+/// A typed code, read once as the number it spells, to compare with each step's truncated
+/// HMAC value without formatting a [`Code`] per step.
+///
+/// Two codes of `digits` digits are equal exactly when the numbers they spell are, because
+/// [`Code`] holds only ASCII digits and formatting `value mod 10^digits` with leading zeros
+/// is one-to-one; a typed code of another length never matches, as with [`Code`]'s own
+/// `ct_eq`.
+struct Typed {
+    /// The number the typed digits spell, or `u32::MAX` (no step's code, which is below
+    /// `10^8`) when the typed code does not have `digits` digits. The length is the public
+    /// shape of the input, not a secret.
+    value: u32,
+    digits: Digits,
+}
+
+impl Typed {
+    fn new(code: &Code, digits: Digits) -> Self {
+        let mut value = 0u32;
+        for b in code.as_str().bytes() {
+            // At most 8 digits: below 10^8, no overflow.
+            value = value
+                .wrapping_mul(10)
+                .wrapping_add(u32::from(b.wrapping_sub(b'0')));
+        }
+        if code.len() != digits.get() as usize {
+            value = u32::MAX;
+        }
+        Typed { value, digits }
+    }
+
+    /// Whether the code of a step whose truncated HMAC is `truncated` equals the typed one,
+    /// as a `Choice`. The reduction divides by a constant (a multiplication, not a division
+    /// whose latency may depend on its operands); the branch is on the public digit count.
+    #[inline]
+    fn matches(&self, truncated: u32) -> Choice {
+        let expected = match self.digits.get() {
+            6 => truncated % 1_000_000,
+            7 => truncated % 10_000_000,
+            _ => truncated % 100_000_000,
+        };
+        expected.ct_eq(&self.value)
+    }
+}
+
+/// The most steps a [`Window`] spans.
+const WINDOW_STEPS: usize = 2 * Window::MAX_STEPS as usize + 1;
 
 /// Evaluates every step from `center - back` to `center + ahead` and combines the results with
 /// `subtle::Choice`: the work and the branches taken do not depend on which step (if any)
@@ -306,32 +358,37 @@ fn scan(
     window: Window,
     last_used_step: Option<u64>,
 ) -> Verification {
+    let typed = Typed::new(code, digits);
     let mut accepted = Choice::from(0);
     let mut accepted_step = 0u64;
     let mut replayed = Choice::from(0);
     let mut replayed_step = 0u64;
-    let back = u64::from(window.back());
-    let total = back + u64::from(window.ahead());
-    for i in 0..=total {
-        // Step `center - back + i`; steps below 0 or above u64::MAX are skipped, and which
-        // ones exist depends only on the public time.
-        let step = if i >= back {
-            center.checked_add(i - back)
+    // Steps `center - back ..= center + ahead`; those below 0 or above u64::MAX do not
+    // exist and are skipped. Which ones exist depends only on the public time.
+    let first = center.saturating_sub(u64::from(window.back()));
+    let last = center.saturating_add(u64::from(window.ahead()));
+    let mut values = [0u32; WINDOW_STEPS];
+    // At most 2 * Window::MAX_STEPS + 1 steps by construction of `Window`.
+    let count = usize::try_from(last - first)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1)
+        .min(WINDOW_STEPS);
+    let values = &mut values[..count];
+    mac.values(first, values);
+    for (i, value) in values.iter().enumerate() {
+        // No overflow: `first + i <= last`.
+        let step = first.wrapping_add(i as u64);
+        let hit = typed.matches(*value);
+        // Whether the step is fresh depends only on the public step and last-used step, so
+        // branching on it says nothing about the code; `hit` is only ever combined as a
+        // `Choice`.
+        if last_used_step.is_none_or(|last| step > last) {
+            accepted_step.conditional_assign(&step, hit);
+            accepted |= hit;
         } else {
-            center.checked_sub(back - i)
-        };
-        let Some(step) = step else {
-            continue;
-        };
-        // `fresh` depends only on the public last-used step.
-        let fresh = Choice::from(u8::from(last_used_step.is_none_or(|last| step > last)));
-        let hit = mac.code(step, digits).ct_eq(code);
-        let hit_fresh = hit & fresh;
-        let hit_used = hit & !fresh;
-        accepted_step.conditional_assign(&step, hit_fresh);
-        accepted |= hit_fresh;
-        replayed_step.conditional_assign(&step, hit_used);
-        replayed |= hit_used;
+            replayed_step.conditional_assign(&step, hit);
+            replayed |= hit;
+        }
     }
     if accepted.into() {
         Verification::Accepted {
@@ -457,6 +514,51 @@ mod tests {
         assert_eq!(t.locate(&c, now, 20).unwrap(), Some(-7));
         let c = t.generate(now + 30 * 4).unwrap();
         assert_eq!(t.locate(&c, now, 20).unwrap(), Some(4));
+    }
+
+    #[test]
+    fn typed_comparison_agrees_with_code_equality() {
+        let all = [Digits::SIX, Digits::SEVEN, Digits::EIGHT];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut values = vec![
+            0,
+            1,
+            7,
+            999_999,
+            1_000_000,
+            9_999_999,
+            12_345_678,
+            0x7fff_ffff,
+        ];
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push((x as u32) & 0x7fff_ffff);
+        }
+        for digits in all {
+            for typed_digits in all {
+                for (i, &v) in values.iter().enumerate() {
+                    let generated = Code::from_value(v, digits);
+                    // The same number, a neighbour, and an unrelated one.
+                    for t in [v, v ^ 1, values[(i * 7 + 3) % values.len()]] {
+                        let typed = Code::from_value(t, typed_digits);
+                        assert_eq!(
+                            bool::from(Typed::new(&typed, digits).matches(v)),
+                            generated == typed,
+                            "{digits:?} {typed_digits:?} {v} {t}"
+                        );
+                    }
+                }
+            }
+        }
+        let parsed = Code::parse("000000", Digits::SIX).unwrap();
+        assert!(bool::from(
+            Typed::new(&parsed, Digits::SIX).matches(3_000_000)
+        ));
+        assert!(!bool::from(
+            Typed::new(&parsed, Digits::SEVEN).matches(3_000_000)
+        ));
     }
 
     #[test]
