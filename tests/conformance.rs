@@ -78,9 +78,13 @@ impl Store for CheckThenWrite {
 
 #[test]
 fn a_store_that_checks_then_writes_fails_the_races() {
+    // Which race catches it first depends on scheduling; one of them always does.
     let failure = conformance::run(CheckThenWrite::default).unwrap_err();
-    assert_eq!(
-        failure.check, "concurrent compare-and-swap: one winner",
-        "{failure}"
-    );
+    let races = [
+        "concurrent compare-and-swap: one winner",
+        "32 requests with one TOTP code: one success",
+        "32 requests with one recovery code: one success",
+        "200 concurrent wrong guesses: all counted, then locked",
+    ];
+    assert!(races.contains(&failure.check), "{failure}");
 }
