@@ -3,8 +3,8 @@
 # then the concurrent-login scale run once, then a Markdown summary of medians, spread and
 # ratios in $CARGO_TARGET_DIR/bench-summary/summary.md (target/ by default).
 #
-#   bash benches/run.sh                  # about 20 minutes on 2 cores
-#   RUNS=1 TOTP_MFA_SCALE_SECS=2 bash benches/run.sh   # a quick look
+#   bash benches/run.sh                                  # about 12 minutes on 2 cores
+#   RUNS=1 TOTP_MFA_SCALE_SECS=1 bash benches/run.sh     # a quick look, about 4 minutes
 #
 # Numbers are only comparable within one run on a quiet machine: the summary records the
 # load average and any fuzzer or test run it saw.
