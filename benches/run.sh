@@ -19,7 +19,7 @@ mkdir -p "$out"
 
 busy() {
   # Other CPU-heavy work that would distort the figures.
-  pgrep -af 'cargo-fuzz|cargo test|cargo build|rustc ' || true
+  { pgrep -af 'cargo-fuzz|cargo test|cargo build|rustc ' || true; } | cut -c1-160
 }
 
 echo "== building"
