@@ -23,7 +23,7 @@ busy() {
 }
 
 echo "== building"
-cargo bench --bench otp --bench flows --bench scale --no-run
+cargo bench --features sqlite --bench otp --bench flows --bench scale --no-run
 
 for i in $(seq 1 "$runs"); do
   echo "== criterion run $i of $runs"
@@ -41,7 +41,7 @@ echo "== scale run"
   echo "scale start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
   busy | sed 's/^/busy: /'
 } >> "$out/conditions.txt"
-cargo bench --bench scale | tee "$out/scale.md"
+cargo bench --features sqlite --bench scale | tee "$out/scale.md"
 
 python3 benches/summarize.py "$out" "$runs" > "$out/summary.md"
 echo

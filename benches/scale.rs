@@ -47,6 +47,23 @@ fn main() {
     );
     println!("{}", Report::HEADER);
     scale("memory", MemoryStore::new, per_config);
+    #[cfg(feature = "sqlite")]
+    {
+        // A file database, as a deployment would use (WAL, one connection behind a mutex).
+        let dir = std::env::temp_dir().join(format!("totp-mfa-scale-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let counter = std::sync::atomic::AtomicU32::new(0);
+        scale(
+            "sqlite (file)",
+            || {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                totp_mfa::SqliteStore::open(dir.join(format!("scale-{n}.db")))
+                    .expect("open the SQLite benchmark database")
+            },
+            per_config,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Runs every configuration against a fresh `make()` store per user layout.
