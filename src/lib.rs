@@ -43,6 +43,8 @@ pub use secret::{Secret, SecretError};
 #[cfg(feature = "conformance")]
 pub use store::conformance;
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
+#[cfg(feature = "async")]
+pub use store::{AsyncStore, BlockingError, BlockingStore};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteError, SqliteStore};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};

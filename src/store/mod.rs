@@ -1,5 +1,7 @@
 //! Storage: the [`Store`] trait a host implements, and an in-memory [`MemoryStore`].
 
+#[cfg(feature = "async")]
+mod asynchronous;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
@@ -10,6 +12,8 @@ use core::fmt;
 
 use zeroize::Zeroizing;
 
+#[cfg(feature = "async")]
+pub use asynchronous::{AsyncStore, BlockingError, BlockingStore};
 pub use memory::{MemoryStore, PoisonedStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteError, SqliteStore};
