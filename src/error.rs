@@ -203,6 +203,10 @@ pub enum Error {
     /// Concurrent updates kept conflicting; nothing was granted. Safe to retry.
     #[error("too many concurrent updates to this account: try again")]
     Contention,
+    /// Work moved off the async runtime (recovery-code hashing, a blocking store call) did
+    /// not finish: the runtime is shutting down, or the task panicked. Nothing was granted.
+    #[error("a background task of the MFA service did not finish")]
+    Background(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The clock could not be read.
     #[error(transparent)]
     Clock(#[from] ClockError),
@@ -255,6 +259,7 @@ impl Error {
                 | Error::CorruptRecord(_)
                 | Error::Sealing(_)
                 | Error::Contention
+                | Error::Background(_)
                 | Error::Clock(_)
                 | Error::Rng
                 | Error::Otp(_)

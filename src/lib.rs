@@ -7,11 +7,14 @@
 #![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "async")]
+mod async_mfa;
 mod audit;
 mod clock;
 mod error;
 mod flow;
 pub mod manual;
+mod engine;
 mod mfa;
 pub mod otp;
 #[cfg(feature = "qr")]
@@ -25,6 +28,8 @@ mod time;
 mod uri;
 mod user;
 
+#[cfg(feature = "async")]
+pub use async_mfa::AsyncMfa;
 pub use audit::{AuditEvent, AuditKind, EventSink, NoEvents};
 pub use clock::{Clock, ClockError, ManualClock, SystemClock};
 pub use error::{Error, Retry, WrongCodeHint};

@@ -1,27 +1,23 @@
-//! The driver: load a user's record, run a pure transition, compare-and-swap it back.
+//! The blocking face: [`Mfa`] runs the shared [`engine`](crate::engine) over a [`Store`] on
+//! the calling thread.
 
-use std::sync::{Arc, Mutex};
+use std::future::{Future, ready};
+use std::sync::Arc;
 
 use getrandom::SysRng;
-use rand_core::{TryCryptoRng, TryRng};
-use thiserror::Error as ThisError;
+use rand_core::TryCryptoRng;
 
 use crate::UserId;
-use crate::audit::{AuditEvent, AuditKind, EventSink, NoEvents};
+use crate::audit::EventSink;
 use crate::clock::{Clock, SystemClock};
+use crate::engine::{Core, Io, block_on};
 use crate::error::Error;
 use crate::flow::policy::Policy;
-use crate::flow::record::Record;
-use crate::flow::{
-    self, Authorization, Enrollment, Factor, LoginStart, MfaStatus, Reauth, SecondFactor, Step,
-};
+use crate::flow::{Authorization, Enrollment, LoginStart, MfaStatus, Reauth, SecondFactor};
 use crate::recovery::RecoveryCodes;
-use crate::seal::{Sealer, SealingKeys};
+#[cfg(feature = "encryption")]
+use crate::seal::SealingKeys;
 use crate::store::{CasOutcome, Store, StoredRecord};
-
-/// How many times one operation re-runs after losing a compare-and-swap race before it gives
-/// up with [`Error::Contention`].
-const MAX_ATTEMPTS: usize = 1_000;
 
 /// The MFA service: enrollment, login and recovery flows for every user of a [`Store`].
 ///
@@ -32,8 +28,8 @@ const MAX_ATTEMPTS: usize = 1_000;
 /// in tests.
 ///
 /// Every method blocks on the store; recovery-code checks also spend ~20 ms of CPU hashing.
-/// From an async runtime, call them inside `tokio::task::spawn_blocking` (or your runtime's
-/// equivalent).
+/// For a tokio service, use [`AsyncMfa`](crate::AsyncMfa) (feature `async`): the same flows,
+/// the same rules, with the store awaited and the hashing moved off the runtime.
 ///
 /// ```
 /// use totp_mfa::{Mfa, MemoryStore, Policy, UserId, LoginStart, SecondFactor, ManualClock};
@@ -60,11 +56,7 @@ const MAX_ATTEMPTS: usize = 1_000;
 /// ```
 pub struct Mfa<S, C = SystemClock, R = SysRng> {
     store: S,
-    clock: C,
-    rng: Mutex<R>,
-    policy: Policy,
-    keys: Option<SealingKeys>,
-    events: Arc<dyn EventSink>,
+    core: Core<C, R>,
 }
 
 impl<S: Store> Mfa<S> {
@@ -73,42 +65,29 @@ impl<S: Store> Mfa<S> {
     /// # Errors
     /// [`Error::Config`] when the policy is out of bounds ([`Policy::validate`]).
     pub fn new(store: S, policy: Policy) -> Result<Self, Error> {
-        policy.validate()?;
         Ok(Mfa {
             store,
-            clock: SystemClock,
-            rng: Mutex::new(SysRng),
-            policy,
-            keys: None,
-            events: Arc::new(NoEvents),
+            core: Core::new(policy, SystemClock, SysRng)?,
         })
     }
 }
 
-impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
+impl<S: Store, C: Clock, R: TryCryptoRng + Send + 'static> Mfa<S, C, R> {
     /// Replaces the clock (a [`ManualClock`](crate::ManualClock) in tests).
     #[must_use]
     pub fn with_clock<C2: Clock>(self, clock: C2) -> Mfa<S, C2, R> {
         Mfa {
             store: self.store,
-            clock,
-            rng: self.rng,
-            policy: self.policy,
-            keys: self.keys,
-            events: self.events,
+            core: self.core.with_clock(clock),
         }
     }
 
     /// Replaces the random generator; it must be a CSPRNG (the bound enforces the marker).
     #[must_use]
-    pub fn with_rng<R2: TryCryptoRng + Send>(self, rng: R2) -> Mfa<S, C, R2> {
+    pub fn with_rng<R2: TryCryptoRng + Send + 'static>(self, rng: R2) -> Mfa<S, C, R2> {
         Mfa {
             store: self.store,
-            clock: self.clock,
-            rng: Mutex::new(rng),
-            policy: self.policy,
-            keys: self.keys,
-            events: self.events,
+            core: self.core.with_rng(rng),
         }
     }
 
@@ -126,7 +105,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     #[cfg(feature = "encryption")]
     #[must_use]
     pub fn with_sealing_keys(mut self, keys: SealingKeys) -> Self {
-        self.keys = Some(keys);
+        self.core.keys = Some(keys);
         self
     }
 
@@ -153,14 +132,14 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// ```
     #[must_use]
     pub fn with_events(mut self, sink: impl EventSink + 'static) -> Self {
-        self.events = Arc::new(sink);
+        self.core.events = Arc::new(sink);
         self
     }
 
     /// The policy.
     #[must_use]
     pub fn policy(&self) -> &Policy {
-        &self.policy
+        &self.core.policy
     }
 
     /// The store.
@@ -172,7 +151,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// The clock.
     #[must_use]
     pub fn clock(&self) -> &C {
-        &self.clock
+        &self.core.clock
     }
 
     /// The user's MFA status, for a settings page. Reads only.
@@ -180,9 +159,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// Store, clock or decoding failures.
     pub fn status(&self, user: &UserId) -> Result<MfaStatus, Error> {
-        let now = self.clock.now()?;
-        let (_, record) = self.load(user)?;
-        Ok(flow::status(&record, &self.policy, now))
+        block_on(self.core.status(&Blocking(&self.store), user))
     }
 
     /// Starts enabling MFA: a new secret, pending until [`Mfa::confirm_enrollment`]. Show the
@@ -196,13 +173,10 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::AlreadyEnabled`] when MFA is active (disable it first, with a fresh factor);
     /// [`Error::Uri`] for an account name the URI cannot carry; infrastructure errors.
     pub fn begin_enrollment(&self, user: &UserId, account_name: &str) -> Result<Enrollment, Error> {
-        let result = self.run(user, |rec, now, rng| {
-            flow::begin_enrollment(rec, &self.policy, account_name, now, rng)
-        });
-        if result.is_ok() {
-            self.emit(user, AuditKind::EnrollmentStarted);
-        }
-        result
+        block_on(
+            self.core
+                .begin_enrollment(&Blocking(&self.store), user, account_name),
+        )
     }
 
     /// Shows the pending enrollment again, with the same secret: for a setup page that is
@@ -224,9 +198,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Ok::<(), totp_mfa::Error>(())
     /// ```
     pub fn resume_enrollment(&self, user: &UserId) -> Result<Enrollment, Error> {
-        self.run(user, |rec, now, _| {
-            flow::resume_enrollment(rec, &self.policy, now)
-        })
+        block_on(self.core.resume_enrollment(&Blocking(&self.store), user))
     }
 
     /// Confirms enrollment with the code the app shows now. On success MFA is active and the
@@ -238,36 +210,10 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// [`Error::EnrollmentExpired`], [`Error::EnrollmentAttemptsExhausted`],
     /// [`Error::AlreadyEnabled`]; infrastructure errors.
     pub fn confirm_enrollment(&self, user: &UserId, code: &str) -> Result<RecoveryCodes, Error> {
-        let result = (|| {
-            let charged = self.run(user, |rec, now, _| {
-                flow::charge_confirmation(rec, &self.policy, code, now)
-            })?;
-            let time_step = flow::evaluate_confirmation(&charged, &self.policy)?;
-            let activation = flow::Activation::generate(&self.policy, &mut SharedRng(&self.rng))?;
-            self.run(user, |rec, now, _| {
-                flow::commit_activation(rec, &charged, time_step, &activation, now)
-            })
-        })();
-        match &result {
-            Ok(_) => {
-                if let Ok((_, rec)) = self.load(user) {
-                    self.emit(
-                        user,
-                        AuditKind::MfaActivated {
-                            generation: rec.generation,
-                        },
-                    );
-                }
-            }
-            Err(Error::WrongSetupCode { attempts_left, .. }) => self.emit(
-                user,
-                AuditKind::SetupCodeRefused {
-                    attempts_left: *attempts_left,
-                },
-            ),
-            Err(_) => {}
-        }
-        result
+        block_on(
+            self.core
+                .confirm_enrollment(&Blocking(&self.store), user, code),
+        )
     }
 
     /// Call after the host verified the user's password: returns [`LoginStart::NoMfa`] or a
@@ -277,9 +223,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// Infrastructure errors only.
     pub fn start_login(&self, user: &UserId) -> Result<LoginStart, Error> {
-        self.run(user, |rec, now, rng| {
-            flow::start_login(rec, &self.policy, user, now, rng)
-        })
+        block_on(self.core.start_login(&Blocking(&self.store), user))
     }
 
     /// Answers a login challenge with a TOTP code or a recovery code. On success the ticket,
@@ -296,47 +240,10 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         ticket: &str,
         factor: SecondFactor<'_>,
     ) -> Result<Authorization, Error> {
-        let result = (|| {
-            let charged = self.run(user, |rec, now, _| {
-                flow::charge_login(rec, &self.policy, user, ticket, factor, now)
-            })?;
-            let verdict = flow::evaluate(&charged, &self.policy)?;
-            let tokens = flow::LoginTokens::generate(&mut SharedRng(&self.rng))?;
-            let generation = charged.generation();
-            self.run(user, |rec, now, _| {
-                flow::commit_login(
-                    rec,
-                    &self.policy,
-                    user,
-                    ticket,
-                    generation,
-                    &verdict,
-                    &tokens,
-                    now,
-                )
-            })
-        })();
-        match &result {
-            Ok(auth) => {
-                self.emit(
-                    user,
-                    AuditKind::LoginSucceeded {
-                        factor: auth.factor(),
-                    },
-                );
-                if auth.factor() == Factor::RecoveryCode {
-                    self.emit(
-                        user,
-                        AuditKind::RecoveryCodeUsed {
-                            remaining: auth.recovery_codes_left(),
-                            running_low: auth.recovery_codes_low(),
-                        },
-                    );
-                }
-            }
-            Err(e) => self.emit_refusal(user, e),
-        }
-        result
+        block_on(
+            self.core
+                .complete_login(&Blocking(&self.store), user, ticket, factor),
+        )
     }
 
     /// Replaces every recovery code, after a fresh second factor (SEC-25). The old codes stop
@@ -350,26 +257,10 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
         user: &UserId,
         reauth: Reauth<'_>,
     ) -> Result<RecoveryCodes, Error> {
-        let result = (|| {
-            let checked = self.check_reauth(user, reauth)?;
-            let (codes, hashes) = RecoveryCodes::generate_with_rounds(
-                &mut SharedRng(&self.rng),
-                self.policy.recovery_codes,
-                self.policy.recovery_rounds,
-            )?;
-            let proof = checked.proof();
-            self.run(user, |rec, now, _| {
-                flow::commit_regenerate(rec, &self.policy, &proof, &codes, &hashes, now)
-            })
-        })();
-        match &result {
-            Ok(_) => {
-                self.emit_reauth_factor(user, reauth);
-                self.emit(user, AuditKind::RecoveryCodesRegenerated);
-            }
-            Err(e) => self.emit_refusal(user, e),
-        }
-        result
+        block_on(
+            self.core
+                .regenerate_recovery_codes(&Blocking(&self.store), user, reauth),
+        )
     }
 
     /// Turns MFA off after a fresh second factor (SEC-37): the secret and recovery codes are
@@ -380,47 +271,7 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// As [`Mfa::regenerate_recovery_codes`].
     pub fn disable(&self, user: &UserId, reauth: Reauth<'_>) -> Result<(), Error> {
-        let result = (|| {
-            let checked = self.check_reauth(user, reauth)?;
-            let proof = checked.proof();
-            self.run(user, |rec, now, _| {
-                flow::commit_disable(rec, &self.policy, &proof, now)
-            })
-        })();
-        match &result {
-            Ok(()) => {
-                self.emit_reauth_factor(user, reauth);
-                self.emit(user, AuditKind::MfaDisabled);
-            }
-            Err(e) => self.emit_refusal(user, e),
-        }
-        result
-    }
-
-    /// Steps 1 and 2 of a factor given for a sensitive change; a step-up token is checked
-    /// when it is consumed.
-    fn check_reauth<'a>(
-        &self,
-        user: &UserId,
-        reauth: Reauth<'a>,
-    ) -> Result<CheckedReauth<'a>, Error> {
-        match reauth {
-            Reauth::StepUp(token) => {
-                // A bogus token must not cost a new set of recovery codes.
-                self.run(user, |rec, now, _| flow::peek_step_up(rec, token, now))?;
-                Ok(CheckedReauth::StepUp(token))
-            }
-            Reauth::Factor(factor) => {
-                let charged = self.run(user, |rec, now, _| {
-                    flow::charge_reauth(rec, &self.policy, factor, now)
-                })?;
-                let verdict = flow::evaluate(&charged, &self.policy)?;
-                Ok(CheckedReauth::Factor {
-                    generation: charged.generation(),
-                    verdict,
-                })
-            }
-        }
+        block_on(self.core.disable(&Blocking(&self.store), user, reauth))
     }
 
     /// Clears a lock or delay. For the host's support process, **after** verifying the user's
@@ -429,199 +280,52 @@ impl<S: Store, C: Clock, R: TryCryptoRng + Send> Mfa<S, C, R> {
     /// # Errors
     /// Infrastructure errors only.
     pub fn unlock(&self, user: &UserId) -> Result<(), Error> {
-        let result = self.run(user, |rec, _, _| flow::unlock(rec));
-        if result.is_ok() {
-            self.emit(user, AuditKind::Unlocked);
-        }
-        result
-    }
-
-    fn emit(&self, user: &UserId, kind: AuditKind) {
-        self.events.record(&AuditEvent {
-            user: user.clone(),
-            at: self.clock.now().unwrap_or(0),
-            kind,
-        });
-    }
-
-    /// A recovery code spent on a sensitive change is an account-recovery event too.
-    fn emit_reauth_factor(&self, user: &UserId, reauth: Reauth<'_>) {
-        if let Reauth::Factor(SecondFactor::RecoveryCode(_)) = reauth {
-            if let Ok((_, rec)) = self.load(user) {
-                if let Some(remaining) = rec.recovery_codes_left() {
-                    self.emit(
-                        user,
-                        AuditKind::RecoveryCodeUsed {
-                            remaining,
-                            running_low: remaining <= self.policy.low_recovery_codes,
-                        },
-                    );
-                }
-            }
-        }
-    }
-
-    fn emit_refusal(&self, user: &UserId, error: &Error) {
-        let (kind, attempts_left) = match error {
-            Error::WrongCode { attempts_left, .. } => (
-                AuditKind::SecondFactorRefused {
-                    factor: Factor::Totp,
-                    attempts_left: *attempts_left,
-                },
-                *attempts_left,
-            ),
-            Error::WrongRecoveryCode { attempts_left, .. } => (
-                AuditKind::SecondFactorRefused {
-                    factor: Factor::RecoveryCode,
-                    attempts_left: *attempts_left,
-                },
-                *attempts_left,
-            ),
-            Error::CodeAlreadyUsed { attempts_left, .. } => (
-                AuditKind::ReplayRefused {
-                    attempts_left: *attempts_left,
-                },
-                *attempts_left,
-            ),
-            Error::Throttled { retry } => {
-                self.emit(user, AuditKind::Throttled { retry_at: retry.at });
-                return;
-            }
-            Error::Locked => {
-                self.emit(user, AuditKind::RefusedWhileLocked);
-                return;
-            }
-            _ => return,
-        };
-        self.emit(user, kind);
-        if attempts_left == 0 {
-            self.emit(user, AuditKind::Locked);
-        }
-    }
-
-    fn sealer<'a>(&'a self, user: &'a UserId) -> Sealer<'a> {
-        Sealer {
-            user,
-            keys: self.keys.as_ref(),
-        }
-    }
-
-    fn load(&self, user: &UserId) -> Result<(Option<u64>, Record), Error> {
-        match self
-            .store
-            .load(user)
-            .map_err(|e| Error::Storage(Box::new(e)))?
-        {
-            None => Ok((None, Record::default())),
-            Some(stored) => Ok((
-                Some(stored.version()),
-                Record::decode(stored.data(), &self.sealer(user))?,
-            )),
-        }
-    }
-
-    /// Load, transition, compare-and-swap; re-run on conflict. The outcome is returned only
-    /// after its record change is stored, so nothing is granted, and no failure is
-    /// forgotten, on a path where the write did not happen (SEC-44).
-    fn run<T>(
-        &self,
-        user: &UserId,
-        mut transition: impl FnMut(&Record, u64, &mut SharedRng<'_, R>) -> Step<T>,
-    ) -> Result<T, Error> {
-        let mut rng = SharedRng(&self.rng);
-        for _ in 0..MAX_ATTEMPTS {
-            let now = self.clock.now()?;
-            let (expected, record) = self.load(user)?;
-            let step = transition(&record, now, &mut rng);
-            let Some(next) = step.write else {
-                return step.result;
-            };
-            let version = match expected {
-                None => 1,
-                Some(v) => v
-                    .checked_add(1)
-                    .ok_or(Error::CorruptRecord("version overflow"))?,
-            };
-            let mut nonces = [[0u8; 24]; 2];
-            if self.keys.is_some() {
-                for n in &mut nonces {
-                    rng.try_fill_bytes(n).map_err(|_| Error::Rng)?;
-                }
-            }
-            let mut bytes = next.encode(&self.sealer(user), &nonces)?;
-            let stored = StoredRecord::new(version, core::mem::take(&mut *bytes));
-            match self
-                .store
-                .compare_and_swap(user, expected, stored)
-                .map_err(|e| Error::Storage(Box::new(e)))?
-            {
-                CasOutcome::Saved => return step.result,
-                CasOutcome::Conflict => std::thread::yield_now(),
-            }
-        }
-        Err(Error::Contention)
-    }
-}
-
-/// A reauthentication checked as far as it can be before its commit.
-enum CheckedReauth<'a> {
-    StepUp(&'a str),
-    Factor {
-        generation: u64,
-        verdict: flow::Verdict,
-    },
-}
-
-impl CheckedReauth<'_> {
-    fn proof(&self) -> flow::Proof<'_> {
-        match self {
-            CheckedReauth::Factor {
-                generation,
-                verdict,
-            } => flow::Proof::Factor {
-                generation: *generation,
-                verdict,
-            },
-            CheckedReauth::StepUp(token) => flow::Proof::StepUp(token),
-        }
+        block_on(self.core.unlock(&Blocking(&self.store), user))
     }
 }
 
 impl<S, C, R> core::fmt::Debug for Mfa<S, C, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Mfa")
-            .field("policy", &self.policy)
+            .field("policy", &self.core.policy)
             .finish_non_exhaustive()
     }
 }
 
-/// The random generator failed, or its lock was poisoned.
-#[derive(Debug, ThisError)]
-#[error("random number generator failure")]
-struct RngFailure;
+/// A blocking store seen through [`Io`]: each call runs at once and its future is ready.
+struct Blocking<'a, S>(&'a S);
 
-/// Lends the shared generator to a transition, locking it only for each fill.
-struct SharedRng<'a, R>(&'a Mutex<R>);
-
-impl<R: TryRng> TryRng for SharedRng<'_, R> {
-    type Error = RngFailure;
-
-    fn try_next_u32(&mut self) -> Result<u32, RngFailure> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_le_bytes(b))
+impl<S: Store> Io for Blocking<'_, S> {
+    fn load(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<StoredRecord>, Error>> + Send {
+        ready(self.0.load(user).map_err(|e| Error::Storage(Box::new(e))))
     }
 
-    fn try_next_u64(&mut self) -> Result<u64, RngFailure> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_le_bytes(b))
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<u64>,
+        new: StoredRecord,
+    ) -> impl Future<Output = Result<CasOutcome, Error>> + Send {
+        ready(
+            self.0
+                .compare_and_swap(user, expected, new)
+                .map_err(|e| Error::Storage(Box::new(e))),
+        )
     }
 
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), RngFailure> {
-        let mut rng = self.0.lock().map_err(|_| RngFailure)?;
-        rng.try_fill_bytes(dst).map_err(|_| RngFailure)
+    fn offload<T, F>(&self, work: F) -> impl Future<Output = Result<T, Error>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        ready(Ok(work()))
+    }
+
+    fn pause(&self) -> impl Future<Output = ()> + Send {
+        std::thread::yield_now();
+        ready(())
     }
 }
-
-impl<R: TryCryptoRng> TryCryptoRng for SharedRng<'_, R> {}

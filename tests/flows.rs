@@ -1,6 +1,8 @@
 //! Every flow and every illegal transition, on a manual clock, to the second (SEC-45).
 
-mod common;
+// A path relative to this file, so that `flows_async.rs` can include this file as a module.
+#[path = "common/mod.rs"]
+pub mod common;
 
 use common::*;
 use totp_mfa::testing::Authenticator;

@@ -4,12 +4,118 @@ use std::sync::Arc;
 
 use totp_mfa::testing::Authenticator;
 use totp_mfa::{
-    Challenge, LoginStart, ManualClock, MemoryStore, Mfa, Policy, RecoveryCodes, Store, UserId,
+    Authorization, Challenge, Enrollment, Error, LoginStart, ManualClock, MemoryStore, Mfa,
+    MfaStatus, Policy, Reauth, RecoveryCodes, SecondFactor, Store, UserId,
 };
 
 pub const T0: u64 = 1_800_000_000; // a time-step boundary: 1_800_000_000 % 30 == 0
 
-pub type TestMfa = Mfa<Arc<MemoryStore>, Arc<ManualClock>>;
+/// The service under test, through one of its two faces: the blocking `Mfa`, or the async
+/// `AsyncMfa` driven on a tokio runtime. A test binary whose name ends in `_async` (such as
+/// `flows_async`, which includes `flows.rs`) runs every flow test on the async face.
+pub enum TestMfa {
+    Blocking(Mfa<Arc<MemoryStore>, Arc<ManualClock>>),
+    #[cfg(feature = "async")]
+    Async(
+        totp_mfa::AsyncMfa<Arc<MemoryStore>, Arc<ManualClock>>,
+        tokio::runtime::Runtime,
+    ),
+}
+
+/// Runs the same call on whichever face the world uses.
+macro_rules! face {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            TestMfa::Blocking(m) => m.$method($($arg),*),
+            #[cfg(feature = "async")]
+            TestMfa::Async(m, rt) => rt.block_on(m.$method($($arg),*)),
+        }
+    };
+}
+
+impl std::fmt::Debug for TestMfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestMfa::Blocking(m) => m.fmt(f),
+            #[cfg(feature = "async")]
+            TestMfa::Async(m, _) => m.fmt(f),
+        }
+    }
+}
+
+impl TestMfa {
+    fn new(store: Arc<MemoryStore>, policy: Policy, clock: Arc<ManualClock>) -> Self {
+        #[cfg(feature = "async")]
+        if env!("CARGO_CRATE_NAME").ends_with("_async") {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap();
+            let mfa = totp_mfa::AsyncMfa::new(store, policy)
+                .unwrap()
+                .with_clock(clock);
+            return TestMfa::Async(mfa, runtime);
+        }
+        TestMfa::Blocking(Mfa::new(store, policy).unwrap().with_clock(clock))
+    }
+
+    pub fn is_async(&self) -> bool {
+        !matches!(self, TestMfa::Blocking(_))
+    }
+
+    pub fn policy(&self) -> &Policy {
+        match self {
+            TestMfa::Blocking(m) => m.policy(),
+            #[cfg(feature = "async")]
+            TestMfa::Async(m, _) => m.policy(),
+        }
+    }
+
+    pub fn status(&self, user: &UserId) -> Result<MfaStatus, Error> {
+        face!(self.status(user))
+    }
+
+    pub fn begin_enrollment(&self, user: &UserId, account: &str) -> Result<Enrollment, Error> {
+        face!(self.begin_enrollment(user, account))
+    }
+
+    pub fn resume_enrollment(&self, user: &UserId) -> Result<Enrollment, Error> {
+        face!(self.resume_enrollment(user))
+    }
+
+    pub fn confirm_enrollment(&self, user: &UserId, code: &str) -> Result<RecoveryCodes, Error> {
+        face!(self.confirm_enrollment(user, code))
+    }
+
+    pub fn start_login(&self, user: &UserId) -> Result<LoginStart, Error> {
+        face!(self.start_login(user))
+    }
+
+    pub fn complete_login(
+        &self,
+        user: &UserId,
+        ticket: &str,
+        factor: SecondFactor<'_>,
+    ) -> Result<Authorization, Error> {
+        face!(self.complete_login(user, ticket, factor))
+    }
+
+    pub fn regenerate_recovery_codes(
+        &self,
+        user: &UserId,
+        reauth: Reauth<'_>,
+    ) -> Result<RecoveryCodes, Error> {
+        face!(self.regenerate_recovery_codes(user, reauth))
+    }
+
+    pub fn disable(&self, user: &UserId, reauth: Reauth<'_>) -> Result<(), Error> {
+        face!(self.disable(user, reauth))
+    }
+
+    pub fn unlock(&self, user: &UserId) -> Result<(), Error> {
+        face!(self.unlock(user))
+    }
+}
 
 pub struct World {
     pub mfa: TestMfa,
@@ -25,9 +131,7 @@ pub fn policy() -> Policy {
 pub fn world_with(policy: Policy) -> World {
     let clock = Arc::new(ManualClock::new(T0));
     let store = Arc::new(MemoryStore::new());
-    let mfa = Mfa::new(store.clone(), policy)
-        .unwrap()
-        .with_clock(clock.clone());
+    let mfa = TestMfa::new(store.clone(), policy, clock.clone());
     World { mfa, clock, store }
 }
 
