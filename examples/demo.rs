@@ -2,9 +2,16 @@
 //! by step. Start here.
 //!
 //! ```text
-//! cargo run --example demo                    # scripted: a simulated phone types the codes
-//! cargo run --example demo -- --interactive   # you scan the QR code with your own app
-//! cargo run --example demo -- --interactive --light   # the same, on a light terminal
+//! cargo run --features sqlite --example demo        # scripted: a simulated phone types the codes
+//! cargo run --features sqlite --example demo -- --interactive   # scan the QR code with your app
+//! cargo run --features sqlite --example demo -- --interactive --light   # on a light terminal
+//!
+//! # One step per run, with the state kept in an SQLite file between runs:
+//! cargo run --features sqlite --example demo -- enroll alice@example.com
+//! cargo run --features sqlite --example demo -- login alice@example.com
+//! cargo run --features sqlite --example demo -- status alice@example.com
+//! cargo run --features sqlite --example demo -- reset alice@example.com
+//! cargo run --features sqlite --example demo -- unlock alice@example.com
 //! ```
 //!
 //! # What it shows
@@ -31,7 +38,8 @@
 //! time, so the first codes printed match what a real phone would show for that key, and
 //! moves forward 30 seconds before each TOTP login: an accepted code spends its 30-second
 //! time step, so every login needs the next code. The run checks every outcome it shows
-//! and exits with status 1 if the library did anything unexpected.
+//! and exits with status 1 if the library did anything unexpected. Everything lives in
+//! memory; nothing is read from the input.
 //!
 //! # Interactive mode (`--interactive`)
 //!
@@ -41,18 +49,45 @@
 //! which is printed on screen). The demo then offers the lost-phone path: log in with one of
 //! the recovery codes, and reset MFA. A wrong answer is explained (with the library's own
 //! message) and asked again. Type `q`, or end the input (Ctrl-D), to leave at any prompt.
+//! Everything lives in memory and is gone on exit.
 //!
 //! The QR code is drawn for a terminal with a dark background. On a light background it
 //! shows inverted, which many scanners cannot read: add `--light` to draw it the other way.
 //!
+//! # Commands: one step per run, kept in SQLite
+//!
+//! Each command is a separate process, as each request to a real service would be; the MFA
+//! records live in an SQLite file (`totp_mfa::SqliteStore`), by default
+//! `totp-mfa-demo.sqlite3` in the current directory, or the file named by `--db PATH` or the
+//! `TOTP_MFA_DEMO_DB` environment variable. Every command prints where the state is kept;
+//! delete that file to start over. The service runs on the system clock. The user id is the
+//! e-mail address, in lower case (a real service would use its own stable user id), and
+//! there are no passwords: a real service checks the password where the demo says so.
+//!
+//! * `enroll EMAIL` shows the QR code, the key and the `otpauth://` URI, reads the first
+//!   code from your app, and shows the recovery codes, once. A wrong code is explained and
+//!   asked again until the setup's attempts run out.
+//! * `login EMAIL` reads one code, from the app or a recovery code (told apart by their
+//!   shape), and checks it once: a refused code is explained and the command exits with 1.
+//! * `status EMAIL` shows the MFA state; `unlock EMAIL` plays the support desk that clears
+//!   a lock after checking the user's identity.
+//! * `reset EMAIL` is the lost phone: a login with a recovery code (or an app code), whose
+//!   step-up token turns MFA off, so that `enroll` can set up the new phone.
+//!
+//! The file holds the TOTP secret as it is (a real service would also seal it, with the
+//! `encryption` feature); on Unix the demo creates it readable by you only. Codes typed
+//! into a pipe are not echoed back.
+//!
 //! # Exit status
 //!
-//! 0 when the demo ran to the end or input ended; 1 when something failed (the message is
-//! printed); 2 for a bad command line. Everything lives in memory and is gone on exit.
+//! 0 when the demo or the command ran to the end (the scripted and interactive modes: or
+//! input ended); 1 when a code was refused, input ended before a command finished, or
+//! something failed (the message is printed); 2 for a bad command line.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -61,8 +96,8 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use totp_mfa::testing::Authenticator;
 use totp_mfa::{
     Authorization, Challenge, Clock, Enrollment, Error, Factor, LoginStart, ManualClock,
-    MemoryStore, Mfa, MfaStatus, Policy, Reauth, RecoveryCodes, SecondFactor, SystemClock,
-    TerminalBackground, UserId,
+    MemoryStore, Mfa, MfaStatus, Policy, Reauth, RecoveryCode, RecoveryCodes, SecondFactor,
+    SqliteStore, Store, SystemClock, TerminalBackground, UserId,
 };
 
 /// The service name the authenticator app shows.
@@ -71,12 +106,24 @@ const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 /// The TOTP period of the default policy.
 const STEP: u64 = 30;
+/// Where the commands keep their state, unless `--db` or [`DB_ENV`] names another file.
+const DEFAULT_DB: &str = "totp-mfa-demo.sqlite3";
+const DB_ENV: &str = "TOTP_MFA_DEMO_DB";
 
 const USAGE: &str = "usage: demo [--interactive] [--light]
+       demo [--db PATH] [--light] COMMAND EMAIL
 
   (no option)     scripted run: a simulated phone computes the codes
   --interactive   scan the QR code with your own authenticator app and type its codes
-  --light         draw the QR code for a terminal with a light background";
+  --light         draw the QR code for a terminal with a light background
+
+Commands: one step per run, with the state kept in an SQLite file between runs
+  enroll EMAIL    enable MFA: scan the QR code, type the first code, get recovery codes
+  login EMAIL     sign in with a code from your app or one of your recovery codes
+  status EMAIL    show the MFA state
+  reset EMAIL     lost phone: sign in with a recovery code, then turn MFA off
+  unlock EMAIL    clear a lock, as the support desk would after checking the user
+  --db PATH       the SQLite file (default: $TOTP_MFA_DEMO_DB, else ./totp-mfa-demo.sqlite3)";
 
 type DemoResult<T> = Result<T, Box<dyn StdError>>;
 
@@ -93,27 +140,56 @@ macro_rules! say {
 
 fn main() -> ExitCode {
     let (mut interactive, mut light) = (false, false);
-    for arg in std::env::args_os().skip(1) {
+    let mut db: Option<PathBuf> = None;
+    let mut words = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--interactive" | "-i") => interactive = true,
             Some("--light") => light = true,
+            Some("--db") => match args.next() {
+                Some(path) if !path.is_empty() => db = Some(PathBuf::from(path)),
+                _ => return usage_error("--db needs a file path"),
+            },
+            Some(arg) if arg.starts_with("--db=") && arg.len() > "--db=".len() => {
+                db = Some(PathBuf::from(&arg["--db=".len()..]));
+            }
             Some("--help" | "-h") => {
                 let _ = writeln!(io::stdout(), "{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            _ => {
-                let _ = writeln!(io::stderr(), "demo: unknown argument {arg:?}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            Some(word) if !word.starts_with('-') => words.push(word.to_owned()),
+            _ => return usage_error(&format!("unknown argument {arg:?}")),
         }
     }
-    let outcome = if interactive {
-        interactive_demo(light)
-    } else {
-        scripted_demo(light)
+    let outcome = match words.as_slice() {
+        [] if db.is_some() => return usage_error("--db goes with a command, such as login"),
+        [] if interactive => interactive_demo(light),
+        [] => scripted_demo(light),
+        [command, email] => {
+            let Some(command) = Command::parse(command) else {
+                return usage_error(&format!("unknown command {command:?}"));
+            };
+            if interactive {
+                return usage_error("--interactive takes no command");
+            }
+            if email.trim().is_empty() {
+                return usage_error("the e-mail address is empty");
+            }
+            run_command(command, email, db, light)
+        }
+        [command] if Command::parse(command).is_some() => {
+            return usage_error(&format!("{command} needs the user's e-mail address"));
+        }
+        [command, ..] if Command::parse(command).is_none() => {
+            return usage_error(&format!("unknown command {command:?}"));
+        }
+        _ => return usage_error(&format!("unexpected arguments {words:?}")),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        // Already explained on stdout.
+        Err(e) if e.is::<Refused>() => ExitCode::FAILURE,
         Err(e) if e.is::<InputEnded>() => {
             let _ = writeln!(io::stdout(), "\n{e}");
             ExitCode::SUCCESS
@@ -127,10 +203,23 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let _ = io::stdout().flush();
-            let _ = writeln!(io::stderr(), "\ndemo failed: {e}");
+            // The store's own error says which file and why.
+            match e.downcast_ref::<Error>() {
+                Some(Error::Storage(cause)) => {
+                    let _ = writeln!(io::stderr(), "\ndemo failed: {e}: {cause}");
+                }
+                _ => {
+                    let _ = writeln!(io::stderr(), "\ndemo failed: {e}");
+                }
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+fn usage_error(what: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "demo: {what}\n\n{USAGE}");
+    ExitCode::from(2)
 }
 
 // -------------------------------------------------------------------------------------------
@@ -153,7 +242,7 @@ fn scripted_demo(light: bool) -> DemoResult<()> {
 
     heading(2, "Enable MFA: show the QR code and the manual key")?;
     let enrollment = mfa.begin_enrollment(&alice, EMAIL)?;
-    show_enrollment(&enrollment, clock.now()?, light)?;
+    show_enrollment(&enrollment, EMAIL, clock.now()?, light)?;
     let old_key = enrollment.manual_key().to_owned();
 
     heading(3, "Confirm with the first code from the phone")?;
@@ -178,7 +267,7 @@ fn scripted_demo(light: bool) -> DemoResult<()> {
     let code = phone.code_at(clock.now()?)?;
     say!("  Phone shows {code}; the user types it in.");
     let auth = mfa.complete_login(&user, challenge.ticket(), SecondFactor::Totp(&code))?;
-    show_authorization(&auth)?;
+    show_authorization(&auth, true)?;
 
     heading(5, "The same code again is refused (replay)")?;
     say!("  Someone who saw that code tries it on a new sign-in attempt, in the same 30 s:");
@@ -217,7 +306,7 @@ fn scripted_demo(light: bool) -> DemoResult<()> {
     let code = phone.code_at(clock.now()?)?;
     say!("  Phone shows {code}.");
     let auth = mfa.complete_login(&user, challenge.ticket(), SecondFactor::Totp(&code))?;
-    show_authorization(&auth)?;
+    show_authorization(&auth, true)?;
     say!(
         "  A successful login resets the failure count: {}",
         status_text(&mfa.status(&user)?)
@@ -241,7 +330,7 @@ fn scripted_demo(light: bool) -> DemoResult<()> {
     if recovery_auth.factor() != Factor::RecoveryCode {
         return Err(unexpected("the recovery login reports another factor"));
     }
-    show_authorization(&recovery_auth)?;
+    show_authorization(&recovery_auth, true)?;
     say!("  Someone tries the same recovery code again, on a new sign-in attempt:");
     let challenge = start_challenge(&mfa, &user)?;
     let e = expect_refusal(
@@ -297,11 +386,14 @@ fn scripted_demo(light: bool) -> DemoResult<()> {
     }
     say!("  The new phone shows {code}; the user types it in.");
     let auth = mfa.complete_login(&user, challenge.ticket(), SecondFactor::Totp(&code))?;
-    show_authorization(&auth)?;
+    show_authorization(&auth, true)?;
     say!("  ✓ Login with the new phone succeeded.");
 
     say!();
-    say!("Demo complete. Try `cargo run --example demo -- --interactive` with a real app.");
+    say!("Demo complete. Try it with a real authenticator app:");
+    say!("  cargo run --features sqlite --example demo -- --interactive");
+    say!("or one step per run, with the state kept in a file:");
+    say!("  cargo run --features sqlite --example demo -- enroll you@example.com");
     Ok(())
 }
 
@@ -370,7 +462,7 @@ fn interactive_demo(light: bool) -> DemoResult<()> {
     say!("  enough to show it whole), or type in the key below it:");
     let recovery_codes = 'enroll: loop {
         let enrollment = mfa.begin_enrollment(&alice, EMAIL)?;
-        show_enrollment(&enrollment, SystemClock.now()?, light)?;
+        show_enrollment(&enrollment, EMAIL, SystemClock.now()?, light)?;
         if !light {
             say!("  (Drawn for a dark terminal background: on a light one, run with --light.)");
         }
@@ -406,7 +498,7 @@ fn interactive_demo(light: bool) -> DemoResult<()> {
     say!("{}", wrap("  ", WAIT_FOR_NEXT_CODE));
     let user = prompt_password(&users, &mut input)?;
     let auth = answer_challenge(&mfa, &mut input, &user, false)?;
-    show_authorization(&auth)?;
+    show_authorization(&auth, true)?;
 
     heading(5, "Lost phone? Log in with a recovery code")?;
     if !input.yes("  Try it now: sign in again, this time with a recovery code? [y/N] ")? {
@@ -414,7 +506,7 @@ fn interactive_demo(light: bool) -> DemoResult<()> {
     }
     let user = prompt_password(&users, &mut input)?;
     let auth = answer_challenge(&mfa, &mut input, &user, true)?;
-    show_authorization(&auth)?;
+    show_authorization(&auth, true)?;
 
     heading(6, "Reset MFA, as after losing the phone")?;
     say!("{}", wrap("  ", STEP_UP_TEXT));
@@ -550,6 +642,16 @@ impl Input {
 
     /// Shows `prompt` and reads one line, without its line ending.
     fn line(&mut self, prompt: &str) -> DemoResult<String> {
+        self.read(prompt, false)
+    }
+
+    /// Like [`Input::line`], for a code: input from a pipe is not echoed back, as it may be a
+    /// recovery code that should not end up in a log.
+    fn code(&mut self, prompt: &str) -> DemoResult<String> {
+        self.read(prompt, true)
+    }
+
+    fn read(&mut self, prompt: &str, secret: bool) -> DemoResult<String> {
         write!(io::stdout(), "{prompt}")?;
         io::stdout().flush()?;
         let mut bytes = Vec::new();
@@ -560,7 +662,11 @@ impl Input {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim_end_matches(['\n', '\r']);
         if self.echo {
-            say!("{text}");
+            if secret {
+                say!("(read from the input)");
+            } else {
+                say!("{text}");
+            }
         }
         if matches!(text.trim(), "q" | "quit") {
             return Err(InputEnded::Quit.into());
@@ -575,6 +681,284 @@ impl Input {
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
         ))
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Commands: one step per run, the state kept in SQLite
+// -------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Command {
+    Enroll,
+    Login,
+    Status,
+    Reset,
+    Unlock,
+}
+
+impl Command {
+    fn parse(word: &str) -> Option<Command> {
+        Some(match word {
+            "enroll" => Command::Enroll,
+            "login" => Command::Login,
+            "status" => Command::Status,
+            "reset" => Command::Reset,
+            "unlock" => Command::Unlock,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Command::Enroll => "enroll",
+            Command::Login => "login",
+            Command::Status => "status",
+            Command::Reset => "reset",
+            Command::Unlock => "unlock",
+        }
+    }
+}
+
+/// A code was refused or the command could not go on: already explained on stdout, exit 1.
+#[derive(Debug)]
+struct Refused;
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+impl StdError for Refused {}
+
+/// The service of the commands: records in an SQLite file, the system clock.
+type FileMfa = Mfa<SqliteStore>;
+
+const NO_PASSWORDS: &str = "Password: this demo keeps no passwords. A real service checks \
+    the password here, and starts the second factor only when it is right.";
+
+fn run_command(command: Command, email: &str, db: Option<PathBuf>, light: bool) -> DemoResult<()> {
+    // The e-mail address stands in for the host's own user id, which a real service keeps.
+    let email = email.trim().to_lowercase();
+    let user = UserId::new(email.as_str())?;
+    let path = db
+        .or_else(|| {
+            std::env::var_os(DB_ENV)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+    create_private(&path);
+    let store = SqliteStore::open(&path)
+        .map_err(|e| format!("cannot open the demo's database {}: {e}", path.display()))?;
+    let shown = std::fs::canonicalize(&path).unwrap_or(path);
+    say!("totp-mfa demo: {} {email}", command.name());
+    say!(
+        "  State is kept in {} (SQLite; delete it to start over).",
+        shown.display()
+    );
+    let mfa = Mfa::new(store, Policy::new(ISSUER))?;
+    let mut input = Input::new();
+    let outcome = match command {
+        Command::Enroll => enroll(&mfa, &mut input, &user, light),
+        Command::Login => login(&mfa, &mut input, &user),
+        Command::Status => show_status(&mfa, &user),
+        Command::Reset => reset(&mfa, &mut input, &user),
+        Command::Unlock => unlock(&mfa, &user),
+    };
+    match outcome {
+        Err(e) if e.is::<InputEnded>() => {
+            say!();
+            say!("  {e}");
+            match command {
+                Command::Enroll => say!("  MFA was not enabled: the setup was not confirmed."),
+                Command::Login | Command::Reset => say!("  Not signed in: nothing changed."),
+                Command::Status | Command::Unlock => {}
+            }
+            Err(Refused.into())
+        }
+        other => other,
+    }
+}
+
+/// Creates a new database file readable by its owner only: it will hold TOTP secrets, and
+/// SQLite gives its `-wal` and `-shm` files the same permissions. An existing file is left
+/// as it is, and any failure is reported by `SqliteStore::open`.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoResult<()> {
+    let email = user.as_str();
+    match mfa.status(user)? {
+        MfaStatus::Active { .. } => {
+            say!("  ✗ MFA is already enabled for {email}.");
+            say!(
+                "    New phone? Run `demo reset {email}` with a recovery code, then enroll again."
+            );
+            return Err(Refused.into());
+        }
+        MfaStatus::Pending { .. } => {
+            say!("  A setup started earlier was never confirmed: it is replaced by a new key.");
+            say!("  (Delete its entry from your app if you added one.)");
+        }
+        _ => {}
+    }
+    let enrollment = mfa.begin_enrollment(user, email)?;
+    say!("  In your app, add an account and scan this QR code, or type in the key below it:");
+    show_enrollment(&enrollment, email, SystemClock.now()?, light)?;
+    if !light {
+        say!("  (Drawn for a dark terminal background: on a light one, add --light.)");
+    }
+    say!("  The same as an otpauth URI (what the QR code holds):");
+    say!("    {}", enrollment.uri().as_str());
+    say!("  Your app now lists \"{ISSUER}\" ({email}) with a 6-digit code.");
+    loop {
+        let code = input.code("  Type the code your app shows now: ")?;
+        match mfa.confirm_enrollment(user, &code) {
+            Ok(codes) => {
+                say!("  ✓ MFA is now active for {email}.");
+                show_recovery_codes(&codes)?;
+                say!("  Next: `demo login {email}`.");
+                say!("{}", wrap("  ", WAIT_FOR_NEXT_CODE));
+                return Ok(());
+            }
+            Err(
+                e @ (Error::EnrollmentExpired
+                | Error::EnrollmentAttemptsExhausted
+                | Error::NoPendingEnrollment
+                | Error::WrongSetupCode {
+                    attempts_left: 0, ..
+                }),
+            ) => {
+                say!("{}", wrap("  ✗ ", &e.to_string()));
+                say!(
+                    "  Run `demo enroll {email}` again for a new key, and delete this entry from your app."
+                );
+                return Err(Refused.into());
+            }
+            // A wrong code (with its hint) or a malformed one: ask again.
+            Err(e) if e.is_refused_factor() || e.is_bad_input() => {
+                say!("{}", wrap("  ✗ ", &e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn login(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
+    require_active(mfa, user)?;
+    say!("{}", wrap("  ", NO_PASSWORDS));
+    let auth = sign_in(mfa, input, user)?;
+    show_authorization(&auth, false)
+}
+
+fn reset(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
+    require_active(mfa, user)?;
+    say!("{}", wrap("  ", LOST_PHONE_TEXT));
+    say!("{}", wrap("  ", NO_PASSWORDS));
+    let auth = sign_in(mfa, input, user)?;
+    show_authorization(&auth, false)?;
+    mfa.disable(user, Reauth::StepUp(auth.step_up_token()))?;
+    say!("  ✓ MFA disabled for {user}: the secret and every recovery code are deleted.");
+    say!("  Set up the new phone with `demo enroll {user}`.");
+    Ok(())
+}
+
+const LOST_PHONE_TEXT: &str = "Lost phone: sign in with one of your recovery codes (a code \
+    from the app works too). That login's single-use step-up token then turns MFA off.";
+
+fn show_status(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
+    let status = mfa.status(user)?;
+    say!("  MFA status for {user}: {}", status_text(&status));
+    let now = SystemClock.now()?;
+    match status {
+        MfaStatus::Pending { expires_at } => say!(
+            "  The setup waits for its first code for {} more seconds (`demo enroll {user}`).",
+            expires_at.saturating_sub(now)
+        ),
+        MfaStatus::Active {
+            retry_at: Some(at), ..
+        } if at > now => say!(
+            "  After failed codes, the next attempt waits {} s.",
+            at - now
+        ),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn unlock(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
+    require_active(mfa, user)?;
+    mfa.unlock(user)?;
+    say!("{}", wrap("  ✓ ", UNLOCKED_TEXT));
+    say!("  MFA status: {}", status_text(&mfa.status(user)?));
+    Ok(())
+}
+
+const UNLOCKED_TEXT: &str = "Unlocked: the failure count and any wait are cleared. A real \
+    service's support desk does this only after verifying the user's identity out of band.";
+
+/// Goes on only when MFA is active for `user`.
+fn require_active(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
+    match mfa.status(user)? {
+        MfaStatus::Active { .. } => Ok(()),
+        status => {
+            say!(
+                "  ✗ MFA is not enabled for {user} ({}).",
+                status_text(&status)
+            );
+            say!("    Enable it first: `demo enroll {user}`.");
+            Err(Refused.into())
+        }
+    }
+}
+
+/// One sign-in attempt: reads a code from the app or a recovery code, told apart by their
+/// shape, and checks it once. Malformed input is explained and asked again (it is not
+/// counted); a refused code is explained and ends the command.
+fn sign_in(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<Authorization> {
+    let challenge = start_challenge(mfa, user)?;
+    loop {
+        let text =
+            input.code("  Type the code your app shows now, or one of your recovery codes: ")?;
+        let factor = if RecoveryCode::parse(&text).is_ok() {
+            SecondFactor::RecoveryCode(&text)
+        } else {
+            SecondFactor::Totp(&text)
+        };
+        match mfa.complete_login(user, challenge.ticket(), factor) {
+            Ok(auth) => return Ok(auth),
+            Err(e) if e.is_bad_input() => say!("{}", wrap("  ✗ ", &e.to_string())),
+            Err(e @ Error::Locked) => {
+                say!("{}", wrap("  ✗ ", &e.to_string()));
+                say!("    (`demo unlock {user}` plays the support desk.)");
+                return Err(Refused.into());
+            }
+            Err(
+                e @ (Error::WrongCode { .. }
+                | Error::CodeAlreadyUsed { .. }
+                | Error::WrongRecoveryCode { .. }
+                | Error::Throttled { .. }
+                | Error::ChallengeExpired
+                | Error::ChallengeInvalid),
+            ) => {
+                say!("{}", wrap("  ✗ ", &e.to_string()));
+                return Err(Refused.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -654,8 +1038,14 @@ fn heading(number: u32, title: &str) -> DemoResult<()> {
     Ok(())
 }
 
-/// Shows the QR code and the manual-entry key. `light`: for a light terminal background.
-fn show_enrollment(enrollment: &Enrollment, now: u64, light: bool) -> DemoResult<()> {
+/// Shows the QR code and the manual-entry key for `account`. `light`: for a light terminal
+/// background.
+fn show_enrollment(
+    enrollment: &Enrollment,
+    account: &str,
+    now: u64,
+    light: bool,
+) -> DemoResult<()> {
     let background = if light {
         TerminalBackground::Light
     } else {
@@ -669,7 +1059,7 @@ fn show_enrollment(enrollment: &Enrollment, now: u64, light: bool) -> DemoResult
         "  Can't scan? Enter this key manually: {}",
         enrollment.manual_key()
     );
-    say!("    (account {EMAIL}, issuer \"{ISSUER}\", time-based, 6 digits, every 30 s)");
+    say!("    (account {account}, issuer \"{ISSUER}\", time-based, 6 digits, every 30 s)");
     say!(
         "  This setup expires in {} minutes unless confirmed with a code.",
         enrollment.expires_at().saturating_sub(now) / 60
@@ -686,7 +1076,7 @@ fn show_recovery_codes(codes: &RecoveryCodes) -> DemoResult<()> {
     Ok(())
 }
 
-fn start_challenge<C: Clock>(mfa: &Mfa<MemoryStore, C>, user: &UserId) -> DemoResult<Challenge> {
+fn start_challenge<S: Store, C: Clock>(mfa: &Mfa<S, C>, user: &UserId) -> DemoResult<Challenge> {
     match mfa.start_login(user)? {
         LoginStart::Challenge(challenge) => {
             say!("  start_login: MFA is on, a second factor is required (new sign-in attempt).");
@@ -696,7 +1086,8 @@ fn start_challenge<C: Clock>(mfa: &Mfa<MemoryStore, C>, user: &UserId) -> DemoRe
     }
 }
 
-fn show_authorization(auth: &Authorization) -> DemoResult<()> {
+/// The outcome of a login; `full_token`: print the whole session token, else its start.
+fn show_authorization(auth: &Authorization, full_token: bool) -> DemoResult<()> {
     match auth.factor() {
         Factor::Totp => say!(
             "  ✓ Logged in as {} with factor Totp (app code).",
@@ -707,8 +1098,13 @@ fn show_authorization(auth: &Authorization) -> DemoResult<()> {
             say!("    That is an account-recovery event: a real service e-mails the user.");
         }
     }
-    say!("    Session token (the host keeps it; printed only because this is a demo):");
-    say!("      {}", auth.session_token());
+    if full_token {
+        say!("    Session token (the host keeps it; printed only because this is a demo):");
+        say!("      {}", auth.session_token());
+    } else {
+        let start: String = auth.session_token().chars().take(6).collect();
+        say!("    Session token: {start}... (the host keeps it; shortened here)");
+    }
     say!("    Recovery codes left: {}", auth.recovery_codes_left());
     if auth.recovery_codes_low() {
         say!("    Running low: ask the user to generate new ones.");
@@ -726,7 +1122,9 @@ fn status_text(status: &MfaStatus) -> String {
             locked,
             ..
         } => format!(
-            "active, {recovery_codes_left} recovery codes left, {failures} failed attempts{}",
+            "active, {recovery_codes_left} recovery code{} left, {failures} failed attempt{}{}",
+            if *recovery_codes_left == 1 { "" } else { "s" },
+            if *failures == 1 { "" } else { "s" },
             if *locked { ", locked" } else { "" }
         ),
         _ => format!("{status:?}"),
