@@ -187,7 +187,9 @@ pub enum Error {
     #[error("this sign-in attempt expired: sign in again")]
     ChallengeExpired,
     /// The step-up token is unknown, used or expired.
-    #[error("this action needs a fresh code: enter a code from your authenticator app")]
+    #[error(
+        "this action needs a fresh confirmation: enter a code from your authenticator app, or one of your recovery codes"
+    )]
     StepUpInvalid,
 
     // --- Infrastructure: the operation failed closed. ---

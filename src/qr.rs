@@ -32,7 +32,9 @@ impl ProvisioningUri {
     }
 
     /// An SVG image of the QR code, at least 240 px square, with the standard four-module
-    /// quiet zone, ready to inline in an HTML page.
+    /// quiet zone, ready to inline in an HTML page: an `<svg>` element with no XML
+    /// declaration, marked `role="img"` with an `aria-label` for screen readers (offer the
+    /// manual key beside it: a QR code is not accessible on its own).
     ///
     /// # Errors
     /// [`QrError::TooLong`] when the URI does not fit in a QR code.
@@ -43,16 +45,28 @@ impl ProvisioningUri {
     /// let uri = OtpAuth::totp(Some("Example"), "alice", secret, TotpParams::default())
     ///     .unwrap().to_uri();
     /// let svg = uri.to_svg().unwrap();
-    /// assert!(svg.starts_with("<?xml"));
+    /// assert!(svg.starts_with("<svg role=\"img\" aria-label=\"QR code"));
     /// ```
     pub fn to_svg(&self) -> Result<Zeroizing<String>, QrError> {
-        Ok(Zeroizing::new(
+        let document = Zeroizing::new(
             self.qr()?
                 .render::<svg::Color<'_>>()
                 .min_dimensions(240, 240)
                 .quiet_zone(true)
                 .build(),
-        ))
+        );
+        // The renderer writes `<?xml ...?><svg ...>`; an inline element needs neither the
+        // declaration nor a missing accessible name.
+        let element = document
+            .find("<svg")
+            .map_or(&document[..], |start| &document[start..]);
+        let rest = element.strip_prefix("<svg").unwrap_or(element);
+        let mut out = Zeroizing::new(String::with_capacity(element.len() + 80));
+        out.push_str(
+            "<svg role=\"img\" aria-label=\"QR code to add this account to an authenticator app\"",
+        );
+        out.push_str(rest);
+        Ok(out)
     }
 
     /// The QR code as Unicode half-block characters, two modules per character cell, for a

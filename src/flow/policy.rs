@@ -219,6 +219,45 @@ impl Policy {
         &self.issuer
     }
 
+    /// How long a pending enrollment stays confirmable, in seconds.
+    ///
+    /// ```
+    /// use totp_mfa::Policy;
+    /// let p = Policy::new("Example");
+    /// assert_eq!(p.enrollment_ttl(), 900);
+    /// assert_eq!((p.challenge_ttl(), p.step_up_ttl()), (300, 300));
+    /// assert_eq!((p.recovery_codes(), p.low_recovery_codes()), (10, 3));
+    /// ```
+    #[must_use]
+    pub fn enrollment_ttl(&self) -> u64 {
+        self.pending_ttl
+    }
+
+    /// How long a login challenge stays answerable, in seconds.
+    #[must_use]
+    pub fn challenge_ttl(&self) -> u64 {
+        self.challenge_ttl
+    }
+
+    /// How long an [`Authorization`](crate::Authorization)'s step-up token stays usable, in
+    /// seconds: its expiry is `authenticated_at() + step_up_ttl()`.
+    #[must_use]
+    pub fn step_up_ttl(&self) -> u64 {
+        self.step_up_ttl
+    }
+
+    /// How many recovery codes a user gets.
+    #[must_use]
+    pub fn recovery_codes(&self) -> usize {
+        self.recovery_codes
+    }
+
+    /// At or below this many recovery codes left, they are "running low".
+    #[must_use]
+    pub fn low_recovery_codes(&self) -> usize {
+        self.low_recovery_codes
+    }
+
     /// Checks every bound.
     ///
     /// # Errors

@@ -425,16 +425,8 @@ pub struct SetupView<'a> {
 
 /// The enrollment page: QR code, manual key, confirmation code.
 pub fn setup(csrf: &str, email: &str, view: &SetupView<'_>, notes: &[Notice]) -> String {
-    // The crate's SVG starts with an XML declaration, which has no place inside HTML.
-    let svg = match view.svg.find("<svg") {
-        Some(i) => &view.svg[i..],
-        None => view.svg,
-    };
-    let svg = svg.replacen(
-        "<svg ",
-        r#"<svg role="img" aria-label="QR code to add this account to your authenticator app" "#,
-        1,
-    );
+    // The crate's SVG is an inline `<svg role="img" aria-label=...>` element, ready to embed.
+    let svg = view.svg;
     let params_note = if view.works_with_every_app {
         String::new()
     } else {
