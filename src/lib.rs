@@ -50,6 +50,8 @@ pub use store::conformance;
 pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 #[cfg(feature = "async")]
 pub use store::{AsyncStore, BlockingError, BlockingStore};
+#[cfg(feature = "postgres")]
+pub use store::{PostgresError, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use store::{SqliteError, SqliteStore};
 pub use uri::{OtpAuth, OtpKind, ParamReason, ProvisioningUri, UriError};

@@ -88,3 +88,53 @@ fn a_store_that_checks_then_writes_fails_the_races() {
     ];
     assert!(races.contains(&failure.check), "{failure}");
 }
+
+/// The kit on async stores: every call is driven on a runtime from the kit's own threads.
+#[cfg(feature = "async")]
+#[test]
+fn the_memory_store_conforms_through_its_async_face() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = conformance::run_async(runtime.handle(), MemoryStore::new)
+        .unwrap_or_else(|f| panic!("{f}"));
+    for (check, took) in &report.checks {
+        eprintln!("[async] {check}: {took:?}");
+    }
+    eprintln!("[async] total: {:?}", report.total());
+    assert_eq!(report.checks.len(), 9);
+}
+
+/// A blocking store made async (`BlockingStore`, on the blocking pool) conforms too.
+#[cfg(feature = "async")]
+#[test]
+fn a_blocking_store_made_async_conforms() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = conformance::run_async(runtime.handle(), || {
+        totp_mfa::BlockingStore::new(MemoryStore::new())
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(report.checks.len(), 9);
+}
+
+/// The async kit still has teeth: an async store that writes blindly fails it.
+#[cfg(feature = "async")]
+#[test]
+fn an_async_store_that_writes_blindly_fails_the_kit() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let failure = conformance::run_async(runtime.handle(), || {
+        totp_mfa::BlockingStore::new(BlindWrites::default())
+    })
+    .unwrap_err();
+    assert_eq!(failure.check, "versions and conflicts", "{failure}");
+}

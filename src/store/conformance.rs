@@ -414,3 +414,79 @@ fn guess_race<S: Store + 'static>(s: &Arc<S>, run: &str) -> Result<(), String> {
         other => Err(format!("after 200 guesses the status is {other:?}")),
     }
 }
+
+/// Runs every check against async stores made by `make_store` (one per check), driving each
+/// call to completion on `runtime` with [`Handle::block_on`](tokio::runtime::Handle::block_on).
+/// Needs the `async` feature.
+///
+/// The kit's concurrent requests come from its own OS threads, each blocking on `runtime`
+/// for its call, so the store's futures run concurrently as a service's would. Two rules
+/// follow from `block_on`:
+///
+/// * Call this from a plain thread, such as a `#[test]` function, never from inside an async
+///   context (a `#[tokio::test]` or a task): `block_on` panics there.
+/// * Give it the handle of a multi-threaded runtime (or of a runtime another thread keeps
+///   running with `Runtime::block_on`), so that tasks the store spawned, such as a database
+///   connection, make progress.
+///
+/// ```
+/// use totp_mfa::{MemoryStore, conformance};
+/// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let report = conformance::run_async(runtime.handle(), MemoryStore::new).expect("conforms");
+/// assert_eq!(report.checks.len(), 9);
+/// ```
+///
+/// A store that connects asynchronously is made with the same handle:
+///
+/// ```no_run
+/// # use totp_mfa::{MemoryStore, conformance};
+/// # async fn connect(_: &str) -> Result<MemoryStore, std::io::Error> { Ok(MemoryStore::new()) }
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let handle = runtime.handle().clone();
+/// let report = conformance::run_async(runtime.handle(), || {
+///     // Say, PostgresStore::connect("host=... dbname=test").
+///     handle.block_on(connect("host=... dbname=test")).unwrap()
+/// })?;
+/// # Ok::<(), conformance::Failure>(())
+/// ```
+///
+/// # Errors
+/// The first [`Failure`].
+#[cfg(feature = "async")]
+pub fn run_async<S, F>(runtime: &tokio::runtime::Handle, make_store: F) -> Result<Report, Failure>
+where
+    S: crate::AsyncStore + 'static,
+    F: Fn() -> S,
+{
+    run(|| BlockOn {
+        store: make_store(),
+        runtime: runtime.clone(),
+    })
+}
+
+/// An [`AsyncStore`](crate::AsyncStore) seen as a [`Store`]: every call blocks the calling
+/// thread on the runtime until the store's future completes.
+#[cfg(feature = "async")]
+struct BlockOn<S> {
+    store: S,
+    runtime: tokio::runtime::Handle,
+}
+
+#[cfg(feature = "async")]
+impl<S: crate::AsyncStore> Store for BlockOn<S> {
+    type Error = S::Error;
+
+    fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, Self::Error> {
+        self.runtime.block_on(self.store.load(user))
+    }
+
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<u64>,
+        new: StoredRecord,
+    ) -> Result<CasOutcome, Self::Error> {
+        self.runtime
+            .block_on(self.store.compare_and_swap(user, expected, new))
+    }
+}

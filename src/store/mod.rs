@@ -5,6 +5,8 @@ mod asynchronous;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -15,6 +17,8 @@ use zeroize::Zeroizing;
 #[cfg(feature = "async")]
 pub use asynchronous::{AsyncStore, BlockingError, BlockingStore};
 pub use memory::{MemoryStore, PoisonedStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresError, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteError, SqliteStore};
 
