@@ -207,7 +207,11 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         .await
     }
 
-    pub(crate) async fn start_login(&self, io: &impl Io, user: &UserId) -> Result<LoginStart, Error> {
+    pub(crate) async fn start_login(
+        &self,
+        io: &impl Io,
+        user: &UserId,
+    ) -> Result<LoginStart, Error> {
         self.run(io, user, |rec, now, rng| {
             flow::start_login(rec, &self.policy, user, now, rng)
         })

@@ -11,10 +11,10 @@
 mod async_mfa;
 mod audit;
 mod clock;
+mod engine;
 mod error;
 mod flow;
 pub mod manual;
-mod engine;
 mod mfa;
 pub mod otp;
 #[cfg(feature = "qr")]
@@ -47,9 +47,9 @@ pub use seal::{SealingKey, SealingKeys};
 pub use secret::{Secret, SecretError};
 #[cfg(feature = "conformance")]
 pub use store::conformance;
-pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 #[cfg(feature = "async")]
 pub use store::{AsyncStore, BlockingError, BlockingStore};
+pub use store::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord};
 #[cfg(feature = "postgres")]
 pub use store::{PostgresError, PostgresStore};
 #[cfg(feature = "sqlite")]
