@@ -276,7 +276,12 @@ impl<S: AsyncStore> Io for Awaiting<'_, S> {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        tokio::task::spawn_blocking(work)
+        // Outside a tokio runtime (another executor, a plain `block_on`) there is no blocking
+        // pool: that is an error to report, not a panic.
+        let handle =
+            tokio::runtime::Handle::try_current().map_err(|e| Error::Background(Box::new(e)))?;
+        handle
+            .spawn_blocking(work)
             .await
             .map_err(|e| Error::Background(Box::new(e)))
     }

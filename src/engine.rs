@@ -164,16 +164,12 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
     ) -> Result<RecoveryCodes, Error> {
         let result = self.confirm_enrollment_inner(io, user, code).await;
         match &result {
-            Ok(_) => {
-                if let Ok((_, rec)) = self.load(io, user).await {
-                    self.emit(
-                        user,
-                        AuditKind::MfaActivated {
-                            generation: rec.generation,
-                        },
-                    );
-                }
-            }
+            Ok((_, rec)) => self.emit(
+                user,
+                AuditKind::MfaActivated {
+                    generation: rec.generation,
+                },
+            ),
             Err(Error::WrongSetupCode { attempts_left, .. }) => self.emit(
                 user,
                 AuditKind::SetupCodeRefused {
@@ -182,7 +178,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
             ),
             Err(_) => {}
         }
-        result
+        result.map(|(codes, _)| codes)
     }
 
     async fn confirm_enrollment_inner(
@@ -190,7 +186,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         io: &impl Io,
         user: &UserId,
         code: &str,
-    ) -> Result<RecoveryCodes, Error> {
+    ) -> Result<(RecoveryCodes, Record), Error> {
         let charged = self
             .run(io, user, |rec, now, _| {
                 flow::charge_confirmation(rec, &self.policy, code, now)
@@ -201,7 +197,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         let activation = io
             .offload(move || flow::Activation::generate(&policy, &mut SharedRng(&rng)))
             .await??;
-        self.run(io, user, |rec, now, _| {
+        self.run_committed(io, user, |rec, now, _| {
             flow::commit_activation(rec, &charged, time_step, &activation, now)
         })
         .await
@@ -287,13 +283,13 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
     ) -> Result<RecoveryCodes, Error> {
         let result = self.regenerate_inner(io, user, reauth).await;
         match &result {
-            Ok(_) => {
-                self.emit_reauth_factor(io, user, reauth).await;
+            Ok((_, rec)) => {
+                self.emit_reauth_factor(user, reauth, rec);
                 self.emit(user, AuditKind::RecoveryCodesRegenerated);
             }
             Err(e) => self.emit_refusal(user, e),
         }
-        result
+        result.map(|(codes, _)| codes)
     }
 
     async fn regenerate_inner(
@@ -301,7 +297,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         io: &impl Io,
         user: &UserId,
         reauth: Reauth<'_>,
-    ) -> Result<RecoveryCodes, Error> {
+    ) -> Result<(RecoveryCodes, Record), Error> {
         let checked = self.check_reauth(io, user, reauth).await?;
         let (policy, rng) = (Arc::clone(&self.policy), Arc::clone(&self.rng));
         let (codes, hashes) = io
@@ -314,7 +310,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
             })
             .await??;
         let proof = checked.proof();
-        self.run(io, user, |rec, now, _| {
+        self.run_committed(io, user, |rec, now, _| {
             flow::commit_regenerate(rec, &self.policy, &proof, &codes, &hashes, now)
         })
         .await
@@ -328,13 +324,13 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
     ) -> Result<(), Error> {
         let result = self.disable_inner(io, user, reauth).await;
         match &result {
-            Ok(()) => {
-                self.emit_reauth_factor(io, user, reauth).await;
+            Ok(rec) => {
+                self.emit_reauth_factor(user, reauth, rec);
                 self.emit(user, AuditKind::MfaDisabled);
             }
             Err(e) => self.emit_refusal(user, e),
         }
-        result
+        result.map(|_| ())
     }
 
     async fn disable_inner(
@@ -342,13 +338,15 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         io: &impl Io,
         user: &UserId,
         reauth: Reauth<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Record, Error> {
         let checked = self.check_reauth(io, user, reauth).await?;
         let proof = checked.proof();
-        self.run(io, user, |rec, now, _| {
-            flow::commit_disable(rec, &self.policy, &proof, now)
-        })
-        .await
+        Ok(self
+            .run_committed(io, user, |rec, now, _| {
+                flow::commit_disable(rec, &self.policy, &proof, now)
+            })
+            .await?
+            .1)
     }
 
     pub(crate) async fn unlock(&self, io: &impl Io, user: &UserId) -> Result<(), Error> {
@@ -407,18 +405,17 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
     }
 
     /// A recovery code spent on a sensitive change is an account-recovery event too.
-    async fn emit_reauth_factor(&self, io: &impl Io, user: &UserId, reauth: Reauth<'_>) {
+    /// `rec` is the record the change stored.
+    fn emit_reauth_factor(&self, user: &UserId, reauth: Reauth<'_>, rec: &Record) {
         if let Reauth::Factor(SecondFactor::RecoveryCode(_)) = reauth {
-            if let Ok((_, rec)) = self.load(io, user).await {
-                if let Some(remaining) = rec.recovery_codes_left() {
-                    self.emit(
-                        user,
-                        AuditKind::RecoveryCodeUsed {
-                            remaining,
-                            running_low: remaining <= self.policy.low_recovery_codes,
-                        },
-                    );
-                }
+            if let Some(remaining) = rec.recovery_codes_left() {
+                self.emit(
+                    user,
+                    AuditKind::RecoveryCodeUsed {
+                        remaining,
+                        running_low: remaining <= self.policy.low_recovery_codes,
+                    },
+                );
             }
         }
     }
@@ -485,14 +482,28 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
         &self,
         io: &impl Io,
         user: &UserId,
-        mut transition: impl FnMut(&Record, u64, &mut SharedRng<'_, R>) -> Step<T> + Send,
+        transition: impl FnMut(&Record, u64, &mut SharedRng<'_, R>) -> Step<T> + Send,
     ) -> Result<T, Error> {
+        Ok(self.run_committed(io, user, transition).await?.0)
+    }
+
+    /// [`Core::run`], also returning the record as it stands after the call (the one written,
+    /// or the one read when the transition wrote nothing). Audit events read it instead of
+    /// loading the record again: a call must not await the store after its commit, or a
+    /// failure or a dropped future there would lose an outcome that is already stored
+    /// (recovery codes shown only once, an audit event).
+    async fn run_committed<T: Send>(
+        &self,
+        io: &impl Io,
+        user: &UserId,
+        mut transition: impl FnMut(&Record, u64, &mut SharedRng<'_, R>) -> Step<T> + Send,
+    ) -> Result<(T, Record), Error> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now()?;
             let (expected, record) = self.load(io, user).await?;
             let step = transition(&record, now, &mut SharedRng(&self.rng));
             let Some(next) = step.write else {
-                return step.result;
+                return step.result.map(|t| (t, record));
             };
             let version = match expected {
                 None => 1,
@@ -511,7 +522,7 @@ impl<C: Clock, R: TryCryptoRng + Send + 'static> Core<C, R> {
             let mut bytes = next.encode(&self.sealer(user), &nonces)?;
             let stored = StoredRecord::new(version, core::mem::take(&mut *bytes));
             match io.compare_and_swap(user, expected, stored).await? {
-                CasOutcome::Saved => return step.result,
+                CasOutcome::Saved => return step.result.map(|t| (t, next)),
                 CasOutcome::Conflict => io.pause().await,
             }
         }

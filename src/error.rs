@@ -206,7 +206,8 @@ pub enum Error {
     #[error("too many concurrent updates to this account: try again")]
     Contention,
     /// Work moved off the async runtime (recovery-code hashing, a blocking store call) did
-    /// not finish: the runtime is shutting down, or the task panicked. Nothing was granted.
+    /// not finish: the runtime is shutting down, the task panicked, or the async face was
+    /// awaited outside a tokio runtime. Nothing was granted.
     #[error("a background task of the MFA service did not finish")]
     Background(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The clock could not be read.

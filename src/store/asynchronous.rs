@@ -144,6 +144,22 @@ pub enum BlockingError<E: std::error::Error + 'static> {
     /// The blocking task was cancelled or panicked (the runtime is shutting down, say).
     #[error("the store's blocking task did not finish")]
     Task(#[source] tokio::task::JoinError),
+    /// The store was called outside a tokio runtime, so there is no blocking pool to run it
+    /// on. Nothing was read or written.
+    #[error("the store was called outside a tokio runtime")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
+}
+
+/// Runs `work` on the current runtime's blocking pool.
+async fn on_blocking_pool<T: Send + 'static, E: std::error::Error + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, BlockingError<E>> {
+    tokio::runtime::Handle::try_current()
+        .map_err(BlockingError::NoRuntime)?
+        .spawn_blocking(work)
+        .await
+        .map_err(BlockingError::Task)?
+        .map_err(BlockingError::Store)
 }
 
 impl<S: Store + 'static> AsyncStore for BlockingStore<S> {
@@ -152,10 +168,7 @@ impl<S: Store + 'static> AsyncStore for BlockingStore<S> {
     async fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, Self::Error> {
         let store = Arc::clone(&self.inner);
         let user = user.clone();
-        tokio::task::spawn_blocking(move || store.load(&user))
-            .await
-            .map_err(BlockingError::Task)?
-            .map_err(BlockingError::Store)
+        on_blocking_pool(move || store.load(&user)).await
     }
 
     async fn compare_and_swap(
@@ -166,9 +179,6 @@ impl<S: Store + 'static> AsyncStore for BlockingStore<S> {
     ) -> Result<CasOutcome, Self::Error> {
         let store = Arc::clone(&self.inner);
         let user = user.clone();
-        tokio::task::spawn_blocking(move || store.compare_and_swap(&user, expected, new))
-            .await
-            .map_err(BlockingError::Task)?
-            .map_err(BlockingError::Store)
+        on_blocking_pool(move || store.compare_and_swap(&user, expected, new)).await
     }
 }
