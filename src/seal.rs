@@ -8,6 +8,21 @@
 //! is stored beside the ciphertext: older keys still open what they sealed, new writes use
 //! the current key, so keys rotate without a migration. A record that does not open fails
 //! closed with [`Error::Sealing`](crate::Error::Sealing).
+//!
+//! # What sealing does not do
+//! * **It keeps secrets confidential; it does not make the record tamper-proof.** Only the
+//!   two secret fields are sealed. The rest of the record (state, failure count, last used
+//!   time step, recovery-code hashes) is authenticated by nothing: whoever can write to the
+//!   store can, without any key, restore an older copy of a row (bringing back spent codes
+//!   and a cleared failure count) or copy another user's recovery-code hashes into a row.
+//!   They could as well delete the row, which turns MFA off, so write access to the table
+//!   must be as restricted as the service itself; restoring a backup brings back the codes
+//!   spent since it was taken.
+//! * **Rotation is lazy.** A record is re-sealed under the current key only when a flow
+//!   writes it (enrollment, a login's charge or success, regeneration, disable, unlock);
+//!   reading it (`status`, `start_login`) does not. Keep an old key configured as long as
+//!   records sealed with it may remain, or users who have not signed in since fail with
+//!   [`SealError::UnknownKey`].
 
 #![cfg_attr(not(feature = "encryption"), allow(dead_code, unreachable_pub))]
 
@@ -129,10 +144,13 @@ impl SealingKeys {
         self.current.id
     }
 
-    fn find(&self, id: u32) -> Option<&SealingKey> {
+    /// Every configured key with this id, the current one first. Two keys may carry one id
+    /// (a new key given an old key's id by mistake): each is tried, so such a slip does not
+    /// lock out the records the other sealed.
+    fn with_id(&self, id: u32) -> impl Iterator<Item = &SealingKey> {
         core::iter::once(&self.current)
             .chain(&self.previous)
-            .find(|k| k.id == id)
+            .filter(move |k| k.id == id)
     }
 }
 
@@ -264,10 +282,14 @@ impl Sealer<'_> {
                 }
                 let sealed = take(n)?;
                 let keys = self.keys.ok_or(crate::Error::Sealing(SealError::NoKeys))?;
-                let key = keys
-                    .find(id)
-                    .ok_or(crate::Error::Sealing(SealError::UnknownKey(id)))?;
-                self.open(key, field, &nonce, sealed)
+                let mut outcome = Err(crate::Error::Sealing(SealError::UnknownKey(id)));
+                for key in keys.with_id(id) {
+                    outcome = self.open(key, field, &nonce, sealed);
+                    if outcome.is_ok() {
+                        break;
+                    }
+                }
+                outcome
             }
             _ => Err(crate::Error::CorruptRecord("bad secret field")),
         }

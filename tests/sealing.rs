@@ -228,3 +228,37 @@ fn keys_rotate_and_unsealed_records_migrate_only_when_allowed() {
         Err(Error::Sealing(SealError::UnknownKey(2)))
     ));
 }
+
+/// A new key given the old key's id by mistake, with the old key kept as previous: the
+/// records the old key sealed still open (each key with the id is tried), new writes use the
+/// new key, and a key that matches neither still fails closed.
+#[test]
+fn a_key_id_reused_by_mistake_does_not_lock_out_old_records() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    let alice = user("alice");
+    let old = Mfa::new(store.clone(), policy())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_sealing_keys(keys(1, 1));
+    let e = old.begin_enrollment(&alice, "alice").unwrap();
+    let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
+    let _codes = old
+        .confirm_enrollment(&alice, &phone.code_at(T0).unwrap())
+        .unwrap();
+
+    let slipped = Mfa::new(store.clone(), policy())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_sealing_keys(keys(1, 9).with_previous(SealingKey::new(1, [1; 32])));
+    assert!(slipped.start_login(&alice).is_ok());
+
+    let wrong = Mfa::new(store.clone(), policy())
+        .unwrap()
+        .with_clock(clock.clone())
+        .with_sealing_keys(keys(1, 9).with_previous(SealingKey::new(1, [8; 32])));
+    assert!(matches!(
+        wrong.start_login(&alice),
+        Err(Error::Sealing(SealError::Inauthentic))
+    ));
+}
