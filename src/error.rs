@@ -86,8 +86,8 @@ pub enum Error {
     #[cfg(feature = "qr")]
     #[error("QR code: {0}")]
     Qr(#[from] crate::QrError),
-    /// A user id is empty or too long.
-    #[error("invalid user id: it must be 1 to 255 bytes")]
+    /// A user id is empty, too long, or holds a NUL character.
+    #[error("invalid user id: it must be 1 to 255 bytes, without NUL characters")]
     UserId,
     /// A parameter is out of range.
     #[error("invalid parameter: {0}")]

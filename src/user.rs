@@ -4,7 +4,8 @@ use core::fmt;
 
 use crate::error::Error;
 
-/// The host's identifier for a user: 1 to 255 bytes, compared byte for byte.
+/// The host's identifier for a user: 1 to 255 bytes without a NUL character, compared
+/// byte for byte.
 ///
 /// Use your user table's stable primary key, never what the person typed at login: the
 /// crate cannot know that `Alice@Example.com` and `alice@example.com` are one person, and a
@@ -17,6 +18,7 @@ use crate::error::Error;
 /// let alice = UserId::new("alice@example.com").unwrap();
 /// assert_eq!(alice.as_str(), "alice@example.com");
 /// assert!(UserId::new("").is_err());
+/// assert!(UserId::new("alice\0admin").is_err()); // PostgreSQL text cannot hold NUL
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(String);
@@ -28,10 +30,12 @@ impl UserId {
     /// Validates an id.
     ///
     /// # Errors
-    /// [`Error::UserId`] when empty or longer than [`UserId::MAX_LEN`] bytes.
+    /// [`Error::UserId`] when empty, longer than [`UserId::MAX_LEN`] bytes, or holding a NUL
+    /// character (which PostgreSQL text cannot store and SQL tools cut off, so the same id
+    /// would work on one store and never on another).
     pub fn new(id: impl Into<String>) -> Result<Self, Error> {
         let id = id.into();
-        if id.is_empty() || id.len() > Self::MAX_LEN {
+        if id.is_empty() || id.len() > Self::MAX_LEN || id.contains('\0') {
             return Err(Error::UserId);
         }
         Ok(UserId(id))

@@ -229,7 +229,7 @@ impl From<tokio_postgres::Error> for PostgresError {
 ///   also needs `CREATE` on the schema; a database that is up to date needs no DDL.
 /// * **User ids** are stored as `TEXT` with the `"C"` collation, so they compare byte for
 ///   byte as [`UserId`] promises, in a UTF-8 database. PostgreSQL text cannot hold a NUL
-///   character: an id containing one is refused with a [`PostgresError::Server`] error.
+///   character, and [`UserId::new`] refuses one.
 /// * **Versions:** record versions are `u64`, `BIGINT` is `i64`; the column holds the
 ///   version's bit pattern (`v as i64`, read back `as u64`), so every `u64` round-trips (as
 ///   the store contract and its conformance kit require) and versions above `i64::MAX`
