@@ -13,7 +13,7 @@ fn the_memory_store_conforms() {
     for (check, took) in &report.checks {
         eprintln!("{check}: {took:?}");
     }
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 /// Writes whatever the version: a read-modify-write store with no atomic check.
@@ -42,6 +42,58 @@ impl Store for BlindWrites {
 fn a_store_that_writes_blindly_fails_the_kit() {
     let failure = conformance::run(BlindWrites::default).unwrap_err();
     assert_eq!(failure.check, "versions and conflicts", "{failure}");
+}
+
+/// Keys its records by a folded id, as a table whose `user_id` column has a case-insensitive
+/// collation (MySQL's default, SQLite's `NOCASE`, `citext`) would; `fold` is the collation.
+struct FoldingIds {
+    inner: MemoryStore,
+    fold: fn(&str) -> String,
+}
+
+impl FoldingIds {
+    fn key(&self, user: &UserId) -> UserId {
+        UserId::new((self.fold)(user.as_str())).unwrap()
+    }
+}
+
+impl Store for FoldingIds {
+    type Error = PoisonedStore;
+
+    fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, PoisonedStore> {
+        self.inner.load(&self.key(user))
+    }
+
+    fn compare_and_swap(
+        &self,
+        user: &UserId,
+        expected: Option<u64>,
+        new: StoredRecord,
+    ) -> Result<CasOutcome, PoisonedStore> {
+        self.inner.compare_and_swap(&self.key(user), expected, new)
+    }
+}
+
+#[test]
+fn a_store_that_folds_ids_fails_the_kit() {
+    let folds: [(&str, fn(&str) -> String); 3] = [
+        ("ASCII case", |s| s.to_ascii_lowercase()),
+        ("trailing spaces (PAD SPACE)", |s| s.trim_end().to_owned()),
+        // NFD é to NFC é: the one normalization the kit's ids need.
+        ("Unicode normalization", |s| s.replace("e\u{301}", "\u{e9}")),
+    ];
+    for (what, fold) in folds {
+        let failure = conformance::run(|| FoldingIds {
+            inner: MemoryStore::new(),
+            fold,
+        })
+        .unwrap_err();
+        assert_eq!(
+            failure.check, "user ids compared byte for byte",
+            "{what}: {failure}"
+        );
+        eprintln!("{what}: {failure}");
+    }
 }
 
 /// Checks the version, but non-atomically: a check-then-write with a gap, as a store that
@@ -104,7 +156,7 @@ fn the_memory_store_conforms_through_its_async_face() {
         eprintln!("[async] {check}: {took:?}");
     }
     eprintln!("[async] total: {:?}", report.total());
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 /// A blocking store made async (`BlockingStore`, on the blocking pool) conforms too.
@@ -120,7 +172,7 @@ fn a_blocking_store_made_async_conforms() {
         totp_mfa::BlockingStore::new(MemoryStore::new())
     })
     .unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 /// The async kit still has teeth: an async store that writes blindly fails it.

@@ -67,7 +67,7 @@ fn an_in_memory_database_conforms() {
     let report = conformance::run(|| SqliteStore::open_in_memory().unwrap())
         .unwrap_or_else(|f| panic!("{f}"));
     print_report("sqlite in-memory", &report);
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn a_file_database_conforms() {
     let report =
         conformance::run(|| SqliteStore::open(&path).unwrap()).unwrap_or_else(|f| panic!("{f}"));
     print_report("sqlite file", &report);
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 /// Several connections to one file, each call going to the next: every race in the kit then
@@ -124,7 +124,7 @@ fn a_file_database_shared_by_four_connections_conforms() {
     let path = dir.db();
     let report = conformance::run(|| Connections::open(&path, 4)).unwrap_or_else(|f| panic!("{f}"));
     print_report("sqlite file, 4 connections", &report);
-    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.checks.len(), 10);
 }
 
 #[test]
@@ -365,4 +365,94 @@ fn enroll_login_and_recovery_work_across_two_stores_on_one_file() {
         .complete_login(&alice, &ticket(&c, &alice), SecondFactor::Totp(&code))
         .unwrap();
     assert_eq!(auth.recovery_codes_left(), 9);
+}
+
+/// A table made by hand with a case-insensitive key (or no key) is refused at open, before
+/// `Alice` and `alice` can share a record; the file is left as it was.
+#[test]
+fn a_hand_made_table_whose_ids_fold_or_repeat_is_refused() {
+    let tables = [
+        (
+            "user_id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "collation other than BINARY",
+        ),
+        (
+            "user_id TEXT NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "not the table's primary key",
+        ),
+        (
+            "user_id TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL",
+            "missing",
+        ),
+    ];
+    for (columns, says) in tables {
+        let dir = TempDir::new("shape");
+        let path = dir.db();
+        raw(&path)
+            .execute_batch(&format!(
+                "CREATE TABLE totp_mfa_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+                 INSERT INTO totp_mfa_schema VALUES (1, 1);
+                 CREATE TABLE totp_mfa_records ({columns});"
+            ))
+            .unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, SqliteError::UnexpectedSchema(_)) && err.to_string().contains(says),
+            "{columns}: {err}"
+        );
+    }
+    // The schema the store makes itself passes the same check, in memory and on a file.
+    let dir = TempDir::new("shape-ok");
+    drop(SqliteStore::open(dir.db()).unwrap());
+    drop(SqliteStore::open(dir.db()).unwrap());
+    drop(SqliteStore::open_in_memory().unwrap());
+}
+
+/// Opening an up-to-date database only reads it: it succeeds while another connection holds
+/// the write lock, and the store's reads work meanwhile (WAL).
+#[test]
+fn an_up_to_date_database_opens_while_another_connection_writes() {
+    let dir = TempDir::new("busy-open");
+    let path = dir.db();
+    let alice = user("alice");
+    let _ = SqliteStore::open(&path)
+        .unwrap()
+        .compare_and_swap(&alice, None, StoredRecord::new(1, vec![7]))
+        .unwrap();
+    let writer = raw(&path);
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.load(&alice).unwrap().unwrap().data(), [7]);
+    eprintln!(
+        "opened and read under a held write lock in {:?}",
+        started.elapsed()
+    );
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+/// SEC-08: a new database file holds secrets, so it and its WAL companions are created
+/// readable by the owner only; an existing file keeps the mode it has.
+#[cfg(unix)]
+#[test]
+fn a_new_database_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new("mode");
+    let path = dir.db();
+    let store = SqliteStore::open(&path).unwrap();
+    let _ = store
+        .compare_and_swap(&user("alice"), None, StoredRecord::new(1, vec![1]))
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    drop(store);
+
+    let shared = dir.0.join("shared.db");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    drop(SqliteStore::open(&shared).unwrap());
+    assert_eq!(mode(&shared), 0o640);
 }

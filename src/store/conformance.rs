@@ -67,11 +67,12 @@ where
     S: Store + 'static,
     F: Fn() -> S,
 {
-    let checks: [(&'static str, Check<S>); 9] = [
+    let checks: [(&'static str, Check<S>); 10] = [
         ("create, read, update", crud),
         ("versions and conflicts", conflicts),
         ("opaque bytes survive exactly", opaque_bytes),
         ("isolation between users", isolation),
+        ("user ids compared byte for byte", exact_ids),
         ("concurrent compare-and-swap: one winner", cas_race),
         ("expiry of enrollments and login tickets", expiry),
         ("32 requests with one TOTP code: one success", totp_race),
@@ -210,6 +211,50 @@ fn isolation<S: Store>(s: &Arc<S>, run: &str) -> Result<(), String> {
     ensure(rb.data() == b"bob" && rb.version() == 1, || {
         "a write to alice changed bob".into()
     })
+}
+
+/// Ids that a case-insensitive, accent-insensitive, normalizing or space-padding collation
+/// (MySQL's defaults, SQL Server's `_CI_AS`, `citext`, SQLite's `NOCASE`) takes for one:
+/// each must be its own user, or one person's failures lock another and one person's
+/// enrollment lands in another's record. Also the longest id, and non-ASCII ones, which a
+/// narrow or single-byte column would cut or refuse.
+fn exact_ids<S: Store>(s: &Arc<S>, run: &str) -> Result<(), String> {
+    let base = format!("conformance-{run}-id-");
+    let variants = [
+        format!("{base}alice"),
+        format!("{base}Alice"),
+        format!("{base}ALICE"),
+        format!("{base}alice "),
+        format!("{base} alice"),
+        format!("{base}caf\u{e9}"),   // é, precomposed (NFC)
+        format!("{base}cafe\u{301}"), // e + combining acute (NFD)
+        format!("{base}cafe"),
+        format!("{base}\u{ff41}lice"), // fullwidth a
+        format!("{base}stra\u{df}e"),  // ß
+        format!("{base}strasse"),
+        format!("{base}\u{1F511}"), // a 4-byte character
+        format!("{base}{}", "x".repeat(UserId::MAX_LEN - base.len())),
+    ];
+    let mut ids = Vec::with_capacity(variants.len());
+    for v in &variants {
+        ids.push(UserId::new(v.as_str()).map_err(|e| format!("{v:?}: {e}"))?);
+    }
+    for (i, u) in ids.iter().enumerate() {
+        let payload = [i as u8; 3];
+        let saved = cas(&**s, u, None, 1, &payload)?;
+        ensure(saved == CasOutcome::Saved, || {
+            format!(
+                "the first write of {u:?} conflicted: the store took it for an id written before"
+            )
+        })?;
+    }
+    for (i, u) in ids.iter().enumerate() {
+        let r = load(&**s, u)?.ok_or_else(|| format!("{u:?} has no record after its write"))?;
+        ensure(r.data() == [i as u8; 3], || {
+            format!("{u:?} reads another id's record: ids must compare byte for byte")
+        })?;
+    }
+    Ok(())
 }
 
 fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
@@ -433,7 +478,7 @@ fn guess_race<S: Store + 'static>(s: &Arc<S>, run: &str) -> Result<(), String> {
 /// use totp_mfa::{MemoryStore, conformance};
 /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 /// let report = conformance::run_async(runtime.handle(), MemoryStore::new).expect("conforms");
-/// assert_eq!(report.checks.len(), 9);
+/// assert_eq!(report.checks.len(), 10);
 /// ```
 ///
 /// A store that connects asynchronously is made with the same handle:

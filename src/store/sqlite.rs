@@ -84,6 +84,12 @@ pub enum SqliteError {
         /// The newest schema version this build knows, [`SqliteStore::SCHEMA_VERSION`].
         supported: u32,
     },
+    /// The `totp_mfa_records` table was not made the way this build relies on (created by
+    /// hand, say); it is left untouched. The text says what is off, such as a `user_id`
+    /// key with a case-insensitive collation, which would let `Alice` and `alice` share
+    /// one record.
+    #[error("the totp_mfa_records table does not have the expected shape: {0}")]
+    UnexpectedSchema(&'static str),
 }
 
 /// MFA records in an SQLite database: a file shared by any number of stores and processes,
@@ -116,14 +122,18 @@ pub enum SqliteError {
 ///   store per process (e.g. in an `Arc`).
 /// * **Processes:** file databases use WAL journal mode (readers do not block the writer)
 ///   and a 5-second busy timeout, after which a call fails with [`SqliteError::Sqlite`]
-///   and the MFA operation fails closed. `synchronous` stays `FULL`: a spent code must not
+///   and the MFA operation fails closed. Calls queued behind the store's `Mutex` wait for
+///   the ones ahead of them, so while another connection holds the write lock a call can
+///   wait several busy timeouts: keep other writers' transactions short. `synchronous` stays `FULL`: a spent code must not
 ///   come back after a power cut.
 /// * **Versions:** record versions are `u64`, SQLite integers are `i64`; the column holds the
 ///   version's bit pattern (`v as i64`, read back `as u64`), so every `u64` round-trips and
 ///   versions above `i64::MAX` look negative to SQL tools.
 /// * **Secrets:** the records hold TOTP secrets and hashed recovery codes. `secure_delete`
-///   is on, so overwritten records are zeroed in the database file; keep the file (and its
-///   `-wal` and `-shm` companions) readable only by the service.
+///   is on, so overwritten records are zeroed in the database file, but an old copy can
+///   stay in the `-wal` file until a checkpoint reuses it: seal secrets at rest (feature
+///   `encryption`). A new file is created readable by its owner only (mode `0600` on Unix,
+///   which SQLite gives its `-wal` and `-shm` files too); keep an existing one that way.
 /// * **Poisoning:** a panic in another thread does not poison the store: each call is one
 ///   statement, so the database never holds half a write.
 ///
@@ -172,6 +182,7 @@ impl SqliteStore {
     /// or the schema cannot be created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         let path = path.as_ref();
+        create_private(path);
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         set_wal(&conn)?;
@@ -231,9 +242,111 @@ fn set_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
     }
 }
 
+/// Creates a database file that does not exist yet readable and writable by its owner
+/// only (SEC-08: it holds secrets); SQLite gives its `-wal` and `-shm` files the same
+/// mode. An existing file keeps its mode. Errors are left for `Connection::open` to report;
+/// `:memory:` and `file:` URIs are SQLite's to interpret.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let name = path.as_os_str();
+        if name.is_empty() || name == ":memory:" || path.starts_with("file:") {
+            return;
+        }
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The schema version recorded in the database, read without taking the write lock; `0`
+/// when there is no schema table yet.
+fn schema_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'totp_mfa_schema'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT version FROM totp_mfa_schema WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Checks that `user_id` is the key of `totp_mfa_records` and compares byte for byte: a
+/// unique index on exactly that column with the `BINARY` collation, and no unique index on
+/// it with another collation (`NOCASE` would make `Alice` and `alice` one user).
+fn check_shape(conn: &Connection) -> Result<(), SqliteError> {
+    let mut columns = conn.prepare("SELECT name FROM pragma_table_info('totp_mfa_records')")?;
+    let columns: Vec<String> = columns
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for needed in ["user_id", "version", "data"] {
+        if !columns.iter().any(|c| c == needed) {
+            return Err(SqliteError::UnexpectedSchema(
+                "a column user_id, version or data is missing",
+            ));
+        }
+    }
+    let mut indexes = conn.prepare(
+        "SELECT name FROM pragma_index_list('totp_mfa_records') WHERE \"unique\" AND NOT partial",
+    )?;
+    let indexes: Vec<String> = indexes
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut binary_key = false;
+    for index in indexes {
+        let mut keys = conn.prepare(
+            "SELECT coalesce(name, ''), coalesce(coll, '') FROM pragma_index_xinfo(?1) WHERE key",
+        )?;
+        let keys: Vec<(String, String)> = keys
+            .query_map([&index], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        if let [(column, collation)] = keys.as_slice() {
+            if column == "user_id" {
+                if !collation.eq_ignore_ascii_case("BINARY") {
+                    return Err(SqliteError::UnexpectedSchema(
+                        "user_id is unique under a collation other than BINARY, so ids that \
+                         differ in case or spacing could share a record",
+                    ));
+                }
+                binary_key = true;
+            }
+        }
+    }
+    if binary_key {
+        Ok(())
+    } else {
+        Err(SqliteError::UnexpectedSchema(
+            "user_id is not the table's primary key",
+        ))
+    }
+}
+
 /// Creates or upgrades the schema in one `IMMEDIATE` transaction, so that two processes
-/// opening a new file at once do not both create it.
+/// opening a new file at once do not both create it. A database already up to date is only
+/// read: opening it takes no write lock, so a store opens while another process writes.
 fn migrate(conn: &mut Connection) -> Result<(), SqliteError> {
+    let supported = SqliteStore::SCHEMA_VERSION;
+    let found = schema_version(conn)?;
+    if found > i64::from(supported) {
+        return Err(SqliteError::NewerSchema { found, supported });
+    }
+    if found == i64::from(supported) {
+        return check_shape(conn);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS totp_mfa_schema (
@@ -249,14 +362,16 @@ fn migrate(conn: &mut Connection) -> Result<(), SqliteError> {
         )
         .optional()?
         .unwrap_or(0);
-    let supported = SqliteStore::SCHEMA_VERSION;
     if found > i64::from(supported) {
         return Err(SqliteError::NewerSchema { found, supported });
     }
     let from =
         usize::try_from(found).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, found))?;
     if from == MIGRATIONS.len() {
-        return Ok(()); // Up to date; the transaction rolls back having written nothing.
+        // Another process migrated it since the read above; this transaction rolls back
+        // having written nothing.
+        check_shape(&tx)?;
+        return Ok(());
     }
     for migration in &MIGRATIONS[from..] {
         tx.execute_batch(migration)?;
@@ -266,6 +381,7 @@ fn migrate(conn: &mut Connection) -> Result<(), SqliteError> {
          ON CONFLICT (id) DO UPDATE SET version = excluded.version",
         [supported],
     )?;
+    check_shape(&tx)?;
     tx.commit()?;
     Ok(())
 }
