@@ -397,6 +397,108 @@ fn a_database_with_a_newer_schema_is_refused_and_left_alone() {
     });
 }
 
+/// A records table made by hand whose ids fold (a nondeterministic ICU collation), that has
+/// no key, or whose version column is too narrow is refused at connect, before `Alice` and
+/// `alice` can share a record; the table is left as it was.
+#[test]
+fn a_hand_made_table_whose_ids_fold_or_repeat_is_refused() {
+    let (server, db) = server_or_skip!("shape");
+    let rt = runtime();
+    block_on(&rt, async {
+        let tables = [
+            (
+                "user_id TEXT COLLATE folding PRIMARY KEY, version BIGINT NOT NULL, data BYTEA NOT NULL",
+                "deterministic collation",
+            ),
+            (
+                "user_id TEXT NOT NULL, version BIGINT NOT NULL, data BYTEA NOT NULL",
+                "not the table's key",
+            ),
+            (
+                "user_id TEXT PRIMARY KEY, version INTEGER NOT NULL, data BYTEA NOT NULL",
+                "version is not bigint",
+            ),
+        ];
+        for (i, (columns, says)) in tables.iter().enumerate() {
+            let name = format!("{db}_shape{i}");
+            server.create_database(&name).await;
+            let raw = server.raw(&name).await;
+            raw.batch_execute(&format!(
+                "CREATE COLLATION folding (provider = icu, locale = 'und-u-ks-level2',
+                                           deterministic = false);
+                 CREATE TABLE totp_mfa_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+                 INSERT INTO totp_mfa_schema VALUES (1, 1);
+                 CREATE TABLE totp_mfa_records ({columns});"
+            ))
+            .await
+            .unwrap();
+            let err = PostgresStore::connect(&server.url(&name))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, PostgresError::UnexpectedSchema(_)) && err.to_string().contains(says),
+                "{columns}: {err}"
+            );
+        }
+        // The schema the store makes itself passes the same check, on first and later
+        // connects.
+        drop(PostgresStore::connect(&server.url(&db)).await.unwrap());
+        drop(PostgresStore::connect(&server.url(&db)).await.unwrap());
+    });
+}
+
+/// The documented guard against a row lock held elsewhere: with `lock_timeout` in the
+/// connection string, a login on a locked row fails closed with a typed error in bounded
+/// time, grants nothing, and works once the lock is gone.
+#[test]
+fn a_lock_timeout_in_the_connection_string_bounds_a_blocked_call() {
+    let (server, db) = server_or_skip!("lock_timeout");
+    let rt = runtime();
+    block_on(&rt, async {
+        let url = format!("{} options='-c lock_timeout=300ms'", server.url(&db));
+        let clock = Arc::new(ManualClock::new(T0));
+        let mfa = AsyncMfa::new(PostgresStore::connect(&url).await.unwrap(), policy())
+            .unwrap()
+            .with_clock(clock.clone());
+        let alice = user("alice");
+        let e = mfa.begin_enrollment(&alice, "alice").await.unwrap();
+        let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
+        let _codes = mfa
+            .confirm_enrollment(&alice, &phone.code_at(T0).unwrap())
+            .await
+            .unwrap();
+        clock.advance(30);
+        let code = phone.code_at(T0 + 30).unwrap();
+        let LoginStart::Challenge(challenge) = mfa.start_login(&alice).await.unwrap() else {
+            panic!("MFA is on");
+        };
+
+        let mut locker = server.raw(&db).await;
+        let tx = locker.transaction().await.unwrap();
+        tx.execute(
+            "SELECT 1 FROM totp_mfa_records WHERE user_id = 'alice' FOR UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let err = mfa
+            .complete_login(&alice, challenge.ticket(), SecondFactor::Totp(&code))
+            .await
+            .unwrap_err();
+        eprintln!("blocked login failed after {:?}: {err}", started.elapsed());
+        assert!(matches!(err, Error::Storage(_)), "{err:?}");
+        assert!(err.is_infrastructure(), "{err}");
+        tx.rollback().await.unwrap();
+
+        let auth = mfa
+            .complete_login(&alice, challenge.ticket(), SecondFactor::Totp(&code))
+            .await
+            .unwrap();
+        assert_eq!(auth.user(), &alice);
+    });
+}
+
 /// A service role with only `SELECT, INSERT, UPDATE` works on an up-to-date database (no
 /// DDL is attempted), and is refused with a typed error on a new one.
 #[test]

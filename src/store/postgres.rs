@@ -86,6 +86,12 @@ pub enum PostgresError {
         /// The newest schema version this build knows, [`PostgresStore::SCHEMA_VERSION`].
         supported: u32,
     },
+    /// The `totp_mfa_records` table was not made the way this build relies on (created by
+    /// hand, say); it is left untouched. The text says what is off, such as a `user_id`
+    /// column of type `citext` or with a nondeterministic collation, which would let
+    /// `Alice` and `alice` share one record.
+    #[error("the totp_mfa_records table does not have the expected shape: {0}")]
+    UnexpectedSchema(&'static str),
 }
 
 impl PostgresError {
@@ -129,7 +135,9 @@ impl From<tokio_postgres::Error> for PostgresError {
 ///
 /// [`connect`](Self::connect) (or [`from_client`](Self::from_client)) creates the tables on
 /// first use and migrates older schemas; a database with a newer schema than this build
-/// knows is refused with [`PostgresError::NewerSchema`]. The schema (version 1), in the
+/// knows is refused with [`PostgresError::NewerSchema`], and a records table made another
+/// way (a `citext` or case-insensitive `user_id`, a missing key) with
+/// [`PostgresError::UnexpectedSchema`]. The schema (version 1), in the
 /// first schema of the connection's `search_path`:
 ///
 /// ```sql
@@ -221,6 +229,12 @@ impl From<tokio_postgres::Error> for PostgresError {
 ///   stores. The store does not reconnect: once the connection is lost, every call fails
 ///   with [`PostgresError::Client`] (and every MFA operation fails closed) until you replace
 ///   the store; [`is_closed`](Self::is_closed) tells.
+/// * **Timeouts:** the store sets none. A statement waits as long as the server lets it,
+///   for instance on a row lock held by a session left idle in a transaction or by an
+///   `ALTER TABLE`, and the calls pipelined behind it on the same connection wait too.
+///   Bound them in the connection string: `options='-c lock_timeout=2s -c
+///   statement_timeout=5s'`; a call that times out fails with
+///   [`PostgresError::Server`] and the MFA operation fails closed.
 /// * **TLS:** [`connect`](Self::connect) connects without TLS (for a local socket or a
 ///   private network). For TLS, connect with your TLS connector and pass the client to
 ///   [`from_client`](Self::from_client).
@@ -290,7 +304,8 @@ impl PostgresStore {
     /// an invalid connection string or a server that cannot be reached;
     /// [`PostgresError::Server`] when the server refuses the login or the schema cannot be
     /// created or read; [`PostgresError::NewerSchema`] when the database was migrated by a
-    /// newer build.
+    /// newer build; [`PostgresError::UnexpectedSchema`] when the records table has another
+    /// shape.
     pub async fn connect(config: &str) -> Result<Self, PostgresError> {
         let config: tokio_postgres::Config = config.parse()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(PostgresError::NoRuntime)?;
@@ -318,6 +333,7 @@ impl PostgresStore {
     ///
     /// # Errors
     /// [`PostgresError::NewerSchema`] when the database was migrated by a newer build;
+    /// [`PostgresError::UnexpectedSchema`] when the records table has another shape;
     /// [`PostgresError::Server`] or [`PostgresError::Client`] when the schema cannot be
     /// created or read, or the connection fails.
     pub async fn from_client(mut client: Client) -> Result<Self, PostgresError> {
@@ -383,6 +399,7 @@ async fn migrate(client: &mut Client) -> Result<(), PostgresError> {
     // existing tables) rather than guess.
     let from = usize::try_from(found).unwrap_or(0);
     if from == MIGRATIONS.len() {
+        check_shape(&tx).await?;
         tx.rollback().await?; // Up to date: nothing was written.
         return Ok(());
     }
@@ -399,7 +416,64 @@ async fn migrate(client: &mut Client) -> Result<(), PostgresError> {
         &[&version],
     )
     .await?;
+    check_shape(&tx).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The columns of `totp_mfa_records` (name, type, whether its collation is deterministic)
+/// and whether a unique, non-partial index keys on `user_id` alone with a deterministic
+/// collation; from the catalogues, readable by any role.
+const SHAPE: &str = "
+    SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+           coalesce(c.collisdeterministic, true),
+           EXISTS (SELECT 1 FROM pg_index i
+                    WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indpred IS NULL
+                      AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum
+                      AND coalesce((SELECT ic.collisdeterministic FROM pg_collation ic
+                                     WHERE ic.oid = i.indcollation[0]), true))
+      FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation
+     WHERE a.attrelid = 'totp_mfa_records'::regclass AND a.attnum > 0 AND NOT a.attisdropped";
+
+/// Checks that the records table is keyed by `user_id` compared byte for byte (`text`, a
+/// deterministic collation, a unique index on it alone) and that `version` and `data` have
+/// the types the statements bind.
+async fn check_shape(tx: &tokio_postgres::Transaction<'_>) -> Result<(), PostgresError> {
+    let mut user_id = None;
+    let (mut version, mut data) = (false, false);
+    for row in tx.query(SHAPE, &[]).await? {
+        let name: String = row.try_get(0)?;
+        let ty: String = row.try_get(1)?;
+        match name.as_str() {
+            "user_id" => {
+                user_id = Some((ty, row.try_get::<_, bool>(2)?, row.try_get::<_, bool>(3)?))
+            }
+            "version" => version = ty == "bigint",
+            "data" => data = ty == "bytea",
+            _ => {}
+        }
+    }
+    let Some((ty, deterministic, unique)) = user_id else {
+        return Err(PostgresError::UnexpectedSchema(
+            "there is no user_id column",
+        ));
+    };
+    if ty != "text" || !deterministic {
+        return Err(PostgresError::UnexpectedSchema(
+            "user_id is not text with a deterministic collation, so ids that differ in case \
+             or accents could share a record",
+        ));
+    }
+    if !unique {
+        return Err(PostgresError::UnexpectedSchema(
+            "user_id is not the table's key under a deterministic collation",
+        ));
+    }
+    if !(version && data) {
+        return Err(PostgresError::UnexpectedSchema(
+            "version is not bigint, or data is not bytea",
+        ));
+    }
     Ok(())
 }
 
