@@ -102,6 +102,8 @@ use totp_mfa::{
 
 /// The service name the authenticator app shows.
 const ISSUER: &str = "totp-mfa demo";
+/// How the per-step commands are run, for the hints that name the next one.
+const RUN: &str = "cargo run --features sqlite --example demo --";
 const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 /// The TOTP period of the default policy.
@@ -805,7 +807,7 @@ fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoR
         MfaStatus::Active { .. } => {
             say!("  ✗ MFA is already enabled for {email}.");
             say!(
-                "    New phone? Run `demo reset {email}` with a recovery code, then enroll again."
+                "    New phone? Run `{RUN} reset {email}` with a recovery code, then enroll again."
             );
             return Err(Refused.into());
         }
@@ -830,7 +832,7 @@ fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoR
             Ok(codes) => {
                 say!("  ✓ MFA is now active for {email}.");
                 show_recovery_codes(&codes)?;
-                say!("  Next: `demo login {email}`.");
+                say!("  Next: `{RUN} login {email}`.");
                 say!("{}", wrap("  ", WAIT_FOR_NEXT_CODE));
                 return Ok(());
             }
@@ -844,7 +846,7 @@ fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoR
             ) => {
                 say!("{}", wrap("  ✗ ", &e.to_string()));
                 say!(
-                    "  Run `demo enroll {email}` again for a new key, and delete this entry from your app."
+                    "  Run `{RUN} enroll {email}` again for a new key, and delete this entry from your app."
                 );
                 return Err(Refused.into());
             }
@@ -872,7 +874,7 @@ fn reset(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
     show_authorization(&auth, false)?;
     mfa.disable(user, Reauth::StepUp(auth.step_up_token()))?;
     say!("  ✓ MFA disabled for {user}: the secret and every recovery code are deleted.");
-    say!("  Set up the new phone with `demo enroll {user}`.");
+    say!("  Set up the new phone with `{RUN} enroll {user}`.");
     Ok(())
 }
 
@@ -885,7 +887,7 @@ fn show_status(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
     let now = SystemClock.now()?;
     match status {
         MfaStatus::Pending { expires_at } => say!(
-            "  The setup waits for its first code for {} more seconds (`demo enroll {user}`).",
+            "  The setup waits for its first code for {} more seconds (`{RUN} enroll {user}`).",
             expires_at.saturating_sub(now)
         ),
         MfaStatus::Active {
@@ -919,7 +921,7 @@ fn require_active(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
                 "  ✗ MFA is not enabled for {user} ({}).",
                 status_text(&status)
             );
-            say!("    Enable it first: `demo enroll {user}`.");
+            say!("    Enable it first: `{RUN} enroll {user}`.");
             Err(Refused.into())
         }
     }
@@ -943,7 +945,7 @@ fn sign_in(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<Author
             Err(e) if e.is_bad_input() => say!("{}", wrap("  ✗ ", &e.to_string())),
             Err(e @ Error::Locked) => {
                 say!("{}", wrap("  ✗ ", &e.to_string()));
-                say!("    (`demo unlock {user}` plays the support desk.)");
+                say!("    (`{RUN} unlock {user}` plays the support desk.)");
                 return Err(Refused.into());
             }
             Err(

@@ -44,7 +44,7 @@ use crate::store::{AsyncStore, CasOutcome, StoredRecord};
 /// # async fn main() -> Result<(), totp_mfa::Error> {
 /// let mfa = AsyncMfa::new(MemoryStore::new(), Policy::new("Example"))?
 ///     .with_clock(ManualClock::new(1_800_000_000));
-/// let alice = UserId::new("alice@example.com")?;
+/// let alice = UserId::new("42")?; // your user table's primary key, not the login name
 ///
 /// let enrollment = mfa.begin_enrollment(&alice, "alice@example.com").await?;
 /// let phone = Authenticator::from_uri(enrollment.uri().as_str())?;

@@ -37,7 +37,7 @@ use crate::store::{CasOutcome, Store, StoredRecord};
 ///
 /// let mfa = Mfa::new(MemoryStore::new(), Policy::new("Example"))?
 ///     .with_clock(ManualClock::new(1_800_000_000));
-/// let alice = UserId::new("alice@example.com")?;
+/// let alice = UserId::new("42")?; // your user table's primary key, not the login name
 ///
 /// // Settings page: "Enable MFA".
 /// let enrollment = mfa.begin_enrollment(&alice, "alice@example.com")?;

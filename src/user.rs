@@ -15,8 +15,8 @@ use crate::error::Error;
 ///
 /// ```
 /// use totp_mfa::UserId;
-/// let alice = UserId::new("alice@example.com").unwrap();
-/// assert_eq!(alice.as_str(), "alice@example.com");
+/// let alice = UserId::new("42").unwrap(); // the account's primary key
+/// assert_eq!(alice.as_str(), "42");
 /// assert!(UserId::new("").is_err());
 /// assert!(UserId::new("alice\0admin").is_err()); // PostgreSQL text cannot hold NUL
 /// ```

@@ -90,10 +90,13 @@ pub enum CasOutcome {
 /// * [`Store::compare_and_swap`] writes new bytes and version **only if** the stored version
 ///   is still the one the caller read (`None` meaning "no record yet"), atomically, and says
 ///   whether it did. Store `new.version()` and `new.data()` exactly as given. In SQL:
-///   `UPDATE mfa SET version = $new_version, data = $new_data WHERE user_id = $u AND
-///   version = $expected` (or, when `expected` is `None`, an `INSERT ... ON CONFLICT DO
-///   NOTHING`), then check the row count: 1 is [`CasOutcome::Saved`], 0 is
-///   [`CasOutcome::Conflict`].
+///   `UPDATE totp_mfa_records SET version = $new_version, data = $new_data
+///   WHERE user_id = $u AND version = $expected` (or, when `expected` is `None`, an
+///   `INSERT ... ON CONFLICT DO NOTHING`), then check the row count: 1 is
+///   [`CasOutcome::Saved`], 0 is [`CasOutcome::Conflict`]. Versions are `u64`; in a signed
+///   `BIGINT` column store their bit pattern (`v as i64`, read back `as u64`). Key the
+///   table by the user id compared byte for byte: a case-insensitive or normalizing
+///   collation (MySQL's default, `citext`) would give two users one record.
 ///
 /// That single check-and-write is what makes every rule hold under concurrency: two requests
 /// racing with the same TOTP code or the same recovery code both read version `n`; the first
