@@ -575,3 +575,33 @@ fn colliding_adjacent_steps_cannot_be_used_twice() {
         Verification::Accepted { time_step: t }
     );
 }
+
+// `SecondFactor::detect`: one field for either factor never mistakes one for the other.
+proptest! {
+    #[test]
+    fn detect_reads_app_codes_as_app_codes(code in "[0-9]{6,8}", split in 0usize..9) {
+        let spaced = if split < code.len() {
+            format!("{} {}", &code[..split], &code[split..])
+        } else {
+            code.clone()
+        };
+        prop_assert!(matches!(totp_mfa::SecondFactor::detect(&spaced), totp_mfa::SecondFactor::Totp(t) if t == spaced));
+    }
+
+    #[test]
+    fn detect_reads_recovery_codes_as_recovery_codes(
+        chars in "[0-9A-HJKMNP-TV-Z]{16}",
+        lower in any::<bool>(),
+        dashes in any::<bool>(),
+    ) {
+        let mut text = if dashes {
+            format!("{}-{}-{}-{}", &chars[..4], &chars[4..8], &chars[8..12], &chars[12..])
+        } else {
+            chars.clone()
+        };
+        if lower {
+            text = text.to_lowercase();
+        }
+        prop_assert!(matches!(totp_mfa::SecondFactor::detect(&text), totp_mfa::SecondFactor::RecoveryCode(t) if t == text));
+    }
+}

@@ -219,6 +219,33 @@ pub enum SecondFactor<'a> {
     RecoveryCode(&'a str),
 }
 
+impl<'a> SecondFactor<'a> {
+    /// Reads one field that takes either: a recovery code when `text` has a recovery code's
+    /// shape (16 characters of its alphabet, with any dashes, spaces and case), otherwise an
+    /// app code. The two cannot be confused: an app code is 6 to 8 digits. Separate fields
+    /// (or a "use a recovery code" link) are clearer for most people; this is for the
+    /// single prompt, a command line, or an API.
+    ///
+    /// ```
+    /// use totp_mfa::SecondFactor;
+    /// assert!(matches!(SecondFactor::detect("287 082"), SecondFactor::Totp("287 082")));
+    /// assert!(matches!(
+    ///     SecondFactor::detect("7k2m-9qpx-4hwr-c3td"),
+    ///     SecondFactor::RecoveryCode(_)
+    /// ));
+    /// // Neither shape: checked as an app code, which refuses it as malformed.
+    /// assert!(matches!(SecondFactor::detect("hello"), SecondFactor::Totp(_)));
+    /// ```
+    #[must_use]
+    pub fn detect(text: &'a str) -> Self {
+        if crate::recovery::normalize(text).is_ok() {
+            SecondFactor::RecoveryCode(text)
+        } else {
+            SecondFactor::Totp(text)
+        }
+    }
+}
+
 /// Proof of a fresh second factor for a sensitive change (regenerate recovery codes, disable
 /// or reset MFA): a code entered now, or the step-up token of a login completed moments ago.
 /// `Debug` does not show the text (SEC-10).
