@@ -76,7 +76,8 @@ impl Store for FoldingIds {
 
 #[test]
 fn a_store_that_folds_ids_fails_the_kit() {
-    let folds: [(&str, fn(&str) -> String); 3] = [
+    type Fold = fn(&str) -> String;
+    let folds: [(&str, Fold); 3] = [
         ("ASCII case", |s| s.to_ascii_lowercase()),
         ("trailing spaces (PAD SPACE)", |s| s.trim_end().to_owned()),
         // NFD é to NFC é: the one normalization the kit's ids need.
