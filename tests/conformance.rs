@@ -11,8 +11,9 @@ use totp_mfa::{CasOutcome, MemoryStore, PoisonedStore, Store, StoredRecord, User
 fn the_memory_store_conforms() {
     let report = conformance::run(MemoryStore::new).unwrap_or_else(|f| panic!("{f}"));
     for (check, took) in &report.checks {
-        eprintln!("{check}: {took:?}");
+        eprintln!("[memory] {check}: {took:?}");
     }
+    eprintln!("[memory] total: {:?}", report.total());
     assert_eq!(report.checks.len(), 10);
 }
 
