@@ -367,8 +367,9 @@ fn enroll_login_and_recovery_work_across_two_stores_on_one_file() {
     assert_eq!(auth.recovery_codes_left(), 9);
 }
 
-/// A table made by hand with a case-insensitive key (or no key) is refused at open, before
-/// `Alice` and `alice` can share a record; the file is left as it was.
+/// A table made by hand with a case-insensitive key, a numeric key type, or no key is refused
+/// at open, before `Alice` and `alice` (or `42` and `042`) can share a record; the file is
+/// left as it was.
 #[test]
 fn a_hand_made_table_whose_ids_fold_or_repeat_is_refused() {
     let tables = [
@@ -379,6 +380,28 @@ fn a_hand_made_table_whose_ids_fold_or_repeat_is_refused() {
         (
             "user_id TEXT NOT NULL, version INTEGER NOT NULL, data BLOB NOT NULL",
             "not the table's primary key",
+        ),
+        // Numeric affinity (not a rowid alias, so a real unique index exists): "42", "042",
+        // "+42" and "4.2e1" would all be stored as the number 42 and share one record.
+        (
+            "user_id BIGINT NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "numeric type",
+        ),
+        (
+            "user_id INT NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "numeric type",
+        ),
+        (
+            "user_id NUMERIC NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "numeric type",
+        ),
+        (
+            "user_id REAL NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "numeric type",
+        ),
+        (
+            "user_id STRING NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL",
+            "numeric type",
         ),
         (
             "user_id TEXT NOT NULL PRIMARY KEY, version INTEGER NOT NULL",
@@ -399,6 +422,28 @@ fn a_hand_made_table_whose_ids_fold_or_repeat_is_refused() {
         assert!(
             matches!(err, SqliteError::UnexpectedSchema(_)) && err.to_string().contains(says),
             "{columns}: {err}"
+        );
+    }
+    // Types that keep text as it is are accepted: TEXT affinity and none (BLOB, no type).
+    for declared in ["VARCHAR(255)", "CLOB", "BLOB", ""] {
+        let dir = TempDir::new("shape-text");
+        let path = dir.db();
+        raw(&path)
+            .execute_batch(&format!(
+                "CREATE TABLE totp_mfa_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+                 INSERT INTO totp_mfa_schema VALUES (1, 1);
+                 CREATE TABLE totp_mfa_records (user_id {declared} NOT NULL PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL);"
+            ))
+            .unwrap();
+        let store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{declared:?}: {e}"));
+        let (a, b) = (user("42"), user("042"));
+        let saved = store
+            .compare_and_swap(&a, None, StoredRecord::new(1, vec![1]))
+            .unwrap();
+        assert_eq!(saved, CasOutcome::Saved);
+        assert!(
+            store.load(&b).unwrap().is_none(),
+            "{declared:?}: 42 and 042 share a record"
         );
     }
     // The schema the store makes itself passes the same check, in memory and on a file.

@@ -289,16 +289,26 @@ fn schema_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
 /// unique index on exactly that column with the `BINARY` collation, and no unique index on
 /// it with another collation (`NOCASE` would make `Alice` and `alice` one user).
 fn check_shape(conn: &Connection) -> Result<(), SqliteError> {
-    let mut columns = conn.prepare("SELECT name FROM pragma_table_info('totp_mfa_records')")?;
-    let columns: Vec<String> = columns
-        .query_map([], |r| r.get(0))?
+    let mut columns =
+        conn.prepare("SELECT name, coalesce(type, '') FROM pragma_table_info('totp_mfa_records')")?;
+    let columns: Vec<(String, String)> = columns
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for needed in ["user_id", "version", "data"] {
-        if !columns.iter().any(|c| c == needed) {
+        if !columns.iter().any(|(c, _)| c == needed) {
             return Err(SqliteError::UnexpectedSchema(
                 "a column user_id, version or data is missing",
             ));
         }
+    }
+    if columns
+        .iter()
+        .any(|(c, declared)| c == "user_id" && !keeps_text_as_is(declared))
+    {
+        return Err(SqliteError::UnexpectedSchema(
+            "user_id has a numeric type, so ids such as \"42\" and \"042\" would share a \
+             record; declare it TEXT",
+        ));
     }
     let mut indexes = conn.prepare(
         "SELECT name FROM pragma_index_list('totp_mfa_records') WHERE \"unique\" AND NOT partial",
@@ -333,6 +343,24 @@ fn check_shape(conn: &Connection) -> Result<(), SqliteError> {
             "user_id is not the table's primary key",
         ))
     }
+}
+
+/// Whether a column declared with this type keeps text values as they are: SQLite's TEXT
+/// affinity, or no affinity (BLOB or no type). INTEGER, REAL and NUMERIC affinity turn
+/// numeric-looking text such as `"042"`, `"+42"` or `"4.2e1"` into the same number.
+/// The rules are SQLite's "Determination Of Column Affinity", in their order.
+fn keeps_text_as_is(declared: &str) -> bool {
+    let t = declared.to_ascii_uppercase();
+    if t.contains("INT") {
+        return false;
+    }
+    if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        return true;
+    }
+    if t.contains("BLOB") || t.trim().is_empty() {
+        return true;
+    }
+    false // REAL, FLOA, DOUB: REAL affinity; anything else: NUMERIC
 }
 
 /// Creates or upgrades the schema in one `IMMEDIATE` transaction, so that two processes
