@@ -34,7 +34,12 @@ use crate::store::{AsyncStore, CasOutcome, StoredRecord};
 ///
 /// Each method's contract and errors are those of the [`Mfa`](crate::Mfa) method of the same
 /// name; dropping a future part-way is safe (every write is one compare-and-swap, and
-/// nothing is granted before its write is stored).
+/// nothing is granted before its write is stored). A future dropped while its last write
+/// is in flight may still have stored it: a login may have been spent without a session
+/// being issued, and `confirm_enrollment` or `regenerate_recovery_codes` may have stored
+/// new recovery codes that were never shown. Avoid a timeout around those two calls; if
+/// one is dropped anyway, [`status`](Self::status) shows MFA's real state and the user
+/// generates new codes with a fresh app code.
 ///
 /// ```
 /// use totp_mfa::{AsyncMfa, LoginStart, ManualClock, MemoryStore, Policy, SecondFactor, UserId};

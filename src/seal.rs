@@ -23,6 +23,12 @@
 //!   reading it (`status`, `start_login`) does not. Keep an old key configured as long as
 //!   records sealed with it may remain, or users who have not signed in since fail with
 //!   [`SealError::UnknownKey`].
+//! * **Several app servers: roll a new key out in two steps.** A server whose current key
+//!   is the new one re-seals every record it writes; a server that does not know that key
+//!   yet then fails closed for those users. So first deploy the new key everywhere as an
+//!   older key only (`SealingKeys::new(old).with_previous(new)`: it opens, it does not
+//!   seal); once every server has it, make it current
+//!   (`SealingKeys::new(new).with_previous(old)`).
 
 #![cfg_attr(not(feature = "encryption"), allow(dead_code, unreachable_pub))]
 

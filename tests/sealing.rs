@@ -262,3 +262,51 @@ fn a_key_id_reused_by_mistake_does_not_lock_out_old_records() {
         Err(Error::Sealing(SealError::Inauthentic))
     ));
 }
+
+/// A rolling key change over several app servers, done as the docs say: first every server
+/// gets the new key as an older key only (it opens, it does not seal), then one server
+/// makes it current. A record that server re-seals still opens on a server not switched
+/// yet; a server skipping the first step is the one that fails closed.
+#[test]
+fn a_two_step_rollout_keeps_every_server_working() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(T0));
+    let alice = user("alice");
+    let server = |k: SealingKeys| {
+        Mfa::new(store.clone(), policy())
+            .unwrap()
+            .with_clock(clock.clone())
+            .with_sealing_keys(k)
+    };
+    let old = server(keys(1, 1));
+    let e = old.begin_enrollment(&alice, "alice").unwrap();
+    let phone = Authenticator::from_uri(e.uri().as_str()).unwrap();
+    let _codes = old
+        .confirm_enrollment(&alice, &phone.code_at(T0).unwrap())
+        .unwrap();
+    let log_in = |mfa: &Mfa<Arc<MemoryStore>, Arc<ManualClock>>| {
+        clock.advance(30);
+        let c = match mfa.start_login(&alice).unwrap() {
+            totp_mfa::LoginStart::Challenge(c) => c,
+            totp_mfa::LoginStart::NoMfa => unreachable!(),
+        };
+        use totp_mfa::Clock;
+        let code = phone.code_at(clock.now().unwrap()).unwrap();
+        mfa.complete_login(&alice, c.ticket(), SecondFactor::Totp(&code))
+            .map(|_| ())
+    };
+
+    // Step 1, on every server: key 2 opens, key 1 still seals.
+    let step1 = server(keys(1, 1).with_previous(SealingKey::new(2, [2; 32])));
+    log_in(&step1).unwrap();
+    // Step 2, one server at a time: key 2 seals. The servers still at step 1 open its writes.
+    let step2 = server(keys(2, 2).with_previous(SealingKey::new(1, [1; 32])));
+    log_in(&step2).unwrap();
+    log_in(&step1).unwrap();
+    log_in(&step2).unwrap();
+    // A server that skipped step 1 is locked out of what step 2 sealed: why step 1 exists.
+    assert!(matches!(
+        old.start_login(&alice),
+        Err(Error::Sealing(SealError::UnknownKey(2)))
+    ));
+}
