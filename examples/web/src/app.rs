@@ -11,21 +11,25 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::Router;
+use axum::body::Body;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use totp_mfa::{
     AsyncMfa, AuditEvent, Authorization, BlockingStore, Enrollment, Error, EventSink, Factor,
-    LoginStart, MfaStatus, Policy, Reauth, RecoveryCode, SecondFactor, SqliteStore, UserId,
+    LoginStart, MfaStatus, Policy, Reauth, RecoveryCode, SealingKey, SealingKeys, SecondFactor,
+    SqliteStore, UserId,
 };
 use zeroize::Zeroizing;
 
 use crate::db::{self, Db, NewSessionRow};
 use crate::html::{self, MfaView, Notice, SetupView, Tone, Viewer};
+use crate::keys::SealKey;
 use crate::session::{self, Account, Kind, Session};
 
 /// Passwords: at least this many characters (NIST SP 800-63B: 8 at the least).
@@ -38,6 +42,10 @@ pub const ISSUER: &str = "Example app";
 const STEP_UP_TTL: u64 = 300;
 /// At or below this many unused recovery codes, the user is told to make new ones.
 const LOW_RECOVERY_CODES: usize = 3;
+/// The largest form body read.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// The id under which the sealing key seals records.
+const SEALING_KEY_ID: u32 = 1;
 
 type Mfa = AsyncMfa<BlockingStore<SqliteStore>>;
 
@@ -57,6 +65,53 @@ struct Inner {
     /// Step-up tokens of sign-ins made with a recovery code, by session: they let that
     /// session reset MFA for a few minutes without another code. Kept in memory only.
     step_ups: Mutex<HashMap<[u8; 32], StepUp>>,
+    /// Bounds the Argon2 runs (19 MiB each) going on at once.
+    hashing: HashLimiter,
+}
+
+/// At most `n` Argon2 runs at a time (one per core): a flood of sign-in attempts waits in
+/// line instead of taking the memory of one hash each.
+#[derive(Clone)]
+pub(crate) struct HashLimiter {
+    permits: Arc<Semaphore>,
+}
+
+impl HashLimiter {
+    pub(crate) fn new(n: usize) -> Self {
+        HashLimiter {
+            permits: Arc::new(Semaphore::new(n.max(1))),
+        }
+    }
+
+    /// One permit per core.
+    fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+    }
+
+    /// Waits for a permit.
+    pub(crate) async fn permit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| AppError::new(format!("hashing permits: {e}")))
+    }
+
+    /// Runs `f` on the blocking pool while holding `permit` (taken with [`Self::permit`]).
+    /// The permit goes with the work, so a cancelled request still holds it until the hash
+    /// is done.
+    pub(crate) async fn run<T, F>(&self, permit: OwnedSemaphorePermit, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| AppError::new(format!("hashing task: {e}")))
+    }
 }
 
 struct StepUp {
@@ -126,7 +181,11 @@ impl EventSink for StderrAudit {
 }
 
 /// The application's router over the SQLite file at `path`.
-pub(crate) fn build(path: &std::path::Path, secure: bool) -> Result<Router, AppError> {
+pub(crate) fn build(
+    path: &std::path::Path,
+    secure: bool,
+    key: &SealKey,
+) -> Result<Router, AppError> {
     // The MFA records and the example's own tables share one file; each side has its own
     // connection.
     let store =
@@ -134,7 +193,11 @@ pub(crate) fn build(path: &std::path::Path, secure: bool) -> Result<Router, AppE
     let policy = Policy::new(ISSUER)
         .with_step_up_ttl(STEP_UP_TTL)
         .with_low_recovery_codes(LOW_RECOVERY_CODES);
-    let mfa = AsyncMfa::new(BlockingStore::new(store), policy)?.with_events(StderrAudit);
+    // Every TOTP secret is sealed (XChaCha20-Poly1305) before it reaches the database.
+    let keys = SealingKeys::new(SealingKey::new(SEALING_KEY_ID, key.bytes()));
+    let mfa = AsyncMfa::new(BlockingStore::new(store), policy)?
+        .with_sealing_keys(keys)
+        .with_events(StderrAudit);
     let db = Db::open(path).map_err(|e| AppError::new(format!("opening the database: {e}")))?;
     let dummy_hash = hash_password_blocking("not a real password")?;
     let state = AppState {
@@ -144,6 +207,7 @@ pub(crate) fn build(path: &std::path::Path, secure: bool) -> Result<Router, AppE
             secure,
             dummy_hash,
             step_ups: Mutex::new(HashMap::new()),
+            hashing: HashLimiter::per_core(),
         }),
     };
     spawn_janitor(&state);
@@ -164,8 +228,10 @@ pub(crate) fn build(path: &std::path::Path, secure: bool) -> Result<Router, AppE
         .route("/mfa/disable", post(mfa_disable))
         .route("/mfa/reset", post(mfa_reset))
         .fallback(not_found)
+        .layer(middleware::from_fn(utf8_forms))
+        .layer(middleware::from_fn(refuse_head))
         .layer(middleware::from_fn_with_state(secure, security_headers))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(state))
 }
 
@@ -410,6 +476,9 @@ impl AppState {
             },
             csrf: csrf.to_string(),
             expires_at,
+            setup_owner: false,
+            codes_digest: None,
+            mfa_required: false,
         };
         Ok((sess, session::set_cookie(&id, self.inner.secure)))
     }
@@ -452,17 +521,6 @@ impl AppState {
         let id_hash = sess.id_hash;
         self.db()
             .call(move |c| db::set_flash(c, &id_hash, notice.tone.as_str(), &notice.text))
-            .await
-    }
-
-    async fn set_generation(
-        &self,
-        sess: &Session,
-        generation: Option<u64>,
-    ) -> Result<(), AppError> {
-        let id_hash = sess.id_hash;
-        self.db()
-            .call(move |c| db::set_generation(c, &id_hash, generation.map(to_i64)))
             .await
     }
 
@@ -531,6 +589,14 @@ impl AppState {
                 ))
                 .await?));
         }
+        if sess.mfa_required && current.is_none() && !sess.setup_owner {
+            // A reset not finished, and this is not the session that began it: the password
+            // alone grants nothing on this account.
+            self.end_session(&sess).await?;
+            return Ok(Err(self
+                .to_login_with(Notice::error(RESET_UNFINISHED))
+                .await?));
+        }
         Ok(Ok(SignedIn {
             sess,
             account,
@@ -568,34 +634,66 @@ impl AppState {
             .map(|s| s.token)
     }
 
+    /// A permit to run one Argon2 hash (waits while every core is hashing).
+    async fn hash_permit(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.inner.hashing.permit().await
+    }
+
     async fn hash_password(&self, password: String) -> Result<String, AppError> {
         let password = Zeroizing::new(password);
-        tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-            .await
-            .map_err(|e| AppError::new(format!("hashing task: {e}")))?
+        let permit = self.hash_permit().await?;
+        self.inner
+            .hashing
+            .run(permit, move || hash_password_blocking(&password))
+            .await?
     }
 
     /// True only when the account exists and the password matches; an unknown account costs
-    /// the same Argon2 work.
+    /// the same Argon2 work. Runs under `permit` (from [`Self::hash_permit`]).
     async fn verify_password(
         &self,
+        permit: OwnedSemaphorePermit,
         stored: Option<String>,
         password: String,
     ) -> Result<bool, AppError> {
         let password = Zeroizing::new(password);
         let dummy = self.inner.dummy_hash.clone();
-        tokio::task::spawn_blocking(move || {
-            let known = stored.is_some();
-            let hash = stored.unwrap_or(dummy);
-            let parsed =
-                PasswordHash::new(&hash).map_err(|e| AppError::new(format!("stored hash: {e}")))?;
-            let ok = Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            Ok(known && ok)
-        })
-        .await
-        .map_err(|e| AppError::new(format!("hashing task: {e}")))?
+        self.inner
+            .hashing
+            .run(permit, move || {
+                let known = stored.is_some();
+                let hash = stored.unwrap_or(dummy);
+                let parsed = PasswordHash::new(&hash)
+                    .map_err(|e| AppError::new(format!("stored hash: {e}")))?;
+                let ok = Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                Ok(known && ok)
+            })
+            .await?
+    }
+
+    /// This session began the user's MFA setup: only it may see and confirm it. Every other
+    /// session of the account is signed out.
+    async fn own_setup(&self, s: &SignedIn) -> Result<(), AppError> {
+        let (user_id, keep) = (s.account.id, s.sess.id_hash);
+        self.db()
+            .call(move |c| {
+                let tx = c.transaction()?;
+                db::set_setup_owner(&tx, &keep, true)?;
+                db::end_other_sessions(&tx, user_id, &keep)?;
+                tx.commit()
+            })
+            .await
+    }
+
+    /// Remembers the recovery codes shown to this session: the only ones it may download.
+    async fn remember_codes(&self, sess: &Session, codes: &[&str]) -> Result<(), AppError> {
+        let id_hash = sess.id_hash;
+        let digest = session::codes_digest(codes.iter().copied());
+        self.db()
+            .call(move |c| db::set_codes_digest(c, &id_hash, Some(&digest)))
+            .await
     }
 }
 
@@ -673,6 +771,76 @@ async fn security_headers(State(secure): State<bool>, request: Request, next: Ne
     response
 }
 
+/// HEAD is answered 405 without running the GET handler: a GET here can have effects (it
+/// shows and clears the one-time message, resumes a setup), and nothing needs HEAD.
+async fn refuse_head(request: Request, next: Next) -> Response {
+    if request.method() != Method::HEAD {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "GET, POST")],
+    )
+        .into_response()
+}
+
+/// Every POST body must be UTF-8 once percent-decoded. Axum's form decoding is lossy (bad
+/// bytes become U+FFFD), so without this check `%FF%FF` and `%FE%FE` would be the same
+/// password.
+async fn utf8_forms(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return bad_form();
+    };
+    if !form_is_utf8(&bytes) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            html::message(
+                "Please try again",
+                "The form contained bytes that are not valid text (UTF-8), so nothing was \
+                 done. Open the page again and resubmit it.",
+                ("/", "Start again"),
+                &Viewer::Anonymous,
+                Tone::Error,
+            ),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// True when the body, percent-decoded, is UTF-8. The separators `&`, `=` and `+` are ASCII,
+/// which never occurs inside a multi-byte UTF-8 sequence: the whole body decodes to UTF-8
+/// exactly when every name and value does.
+fn form_is_utf8(body: &[u8]) -> bool {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let mut decoded = Zeroizing::new(Vec::with_capacity(body.len()));
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if b == b'%'
+            && let (Some(hi), Some(lo)) = (
+                body.get(i + 1).copied().and_then(hex),
+                body.get(i + 2).copied().and_then(hex),
+            )
+        {
+            decoded.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            decoded.push(b);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
 // ------------------------------------------------------------------------------ handlers
 
 async fn style() -> Response {
@@ -725,7 +893,23 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// A plausible address that an otpauth label can carry (no `:`).
+/// Characters that show as nothing, or reorder the text around them: an address holding one
+/// could pass for another account's in the page header and in the authenticator app.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
+}
+
+/// A plausible address that an otpauth label can carry (no `:`), with nothing invisible.
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -735,7 +919,9 @@ fn valid_email(email: &str) -> bool {
         && !domain.is_empty()
         && !domain.contains('@')
         && !email.contains(':')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || invisible(c))
 }
 
 async fn signup_page(State(st): State<AppState>, headers: HeaderMap) -> Res {
@@ -847,33 +1033,83 @@ async fn login_submit(
         ));
     }
     let lookup = email.clone();
+    // The Argon2 permit is taken before the account's throttle is read, so a burst of
+    // parallel guesses cannot all pass the check before the first failure is counted.
+    let permit = st.hash_permit().await?;
     let found = st
         .db()
         .call(move |c| db::find_user_by_email(c, &lookup))
         .await?;
-    let ok = st
-        .verify_password(found.as_ref().map(|u| u.password_hash.clone()), f.password)
-        .await?;
-    let (Some(found), true) = (found, ok) else {
+    if let Some(u) = &found
+        && u.login_blocked_until > now()
+    {
+        // Refused before any Argon2 work. (An unknown email is never refused this way; the
+        // sign-up form tells that an email is taken anyway.)
+        drop(permit);
+        let until = format_time((u.login_blocked_until + 59).div_euclid(60) * 60);
         return Ok(page(
-            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
             html::login(
                 &sess.csrf,
                 &email,
-                &[Notice::error(
-                    "The email or password is not right. Please try again.",
-                )],
+                &[Notice::error(format!(
+                    "Too many wrong passwords for this account: sign-in is paused until {until}. \
+                     Try again then."
+                ))],
             ),
         ));
+    }
+    let ok = st
+        .verify_password(
+            permit,
+            found.as_ref().map(|u| u.password_hash.clone()),
+            f.password,
+        )
+        .await?;
+    let found = match (found, ok) {
+        (Some(found), true) => found,
+        (found, _) => {
+            if let Some(u) = found {
+                let id = u.id;
+                st.db()
+                    .call(move |c| db::record_login_failure(c, id, now()))
+                    .await?;
+            }
+            return Ok(page(
+                StatusCode::UNAUTHORIZED,
+                html::login(
+                    &sess.csrf,
+                    &email,
+                    &[Notice::error(
+                        "The email or password is not right. Please try again.",
+                    )],
+                ),
+            ));
+        }
     };
+    let id = found.id;
+    st.db()
+        .call(move |c| db::clear_login_failures(c, id))
+        .await?;
+    let mfa_required = found.mfa_required;
     let account = Account {
         id: found.id,
         email: found.email,
     };
     let user = account.mfa_id()?;
-    // Whatever the browser had before, a new id from here on (no session fixation).
-    st.end_session(&sess).await?;
     let (kind, to) = match st.mfa().start_login(&user).await? {
+        // MFA was reset (lost device) and the new device is not confirmed yet: the password
+        // alone must not be enough, or whoever knows it could enroll their own phone.
+        LoginStart::NoMfa if mfa_required => {
+            eprintln!(
+                "[totp-mfa-web] password sign-in refused for user {}: MFA reset not finished",
+                account.id
+            );
+            return Ok(page(
+                StatusCode::FORBIDDEN,
+                html::login(&sess.csrf, &email, &[Notice::error(RESET_UNFINISHED)]),
+            ));
+        }
         LoginStart::NoMfa => (
             NewKind::User {
                 account,
@@ -882,15 +1118,26 @@ async fn login_submit(
             "/settings",
         ),
         // Only the ticket is kept, server-side, in a session that grants nothing else.
-        LoginStart::Challenge(challenge) => (
-            NewKind::Pending {
-                account,
-                ticket: challenge.ticket().to_owned(),
-                expires_at: to_i64(challenge.expires_at()),
-            },
-            "/login/verify",
-        ),
+        LoginStart::Challenge(challenge) => {
+            if !mfa_required {
+                // MFA turned on before this flag existed: record it now.
+                let id = account.id;
+                st.db()
+                    .call(move |c| db::set_mfa_required(c, id, true))
+                    .await?;
+            }
+            (
+                NewKind::Pending {
+                    account,
+                    ticket: challenge.ticket().to_owned(),
+                    expires_at: to_i64(challenge.expires_at()),
+                },
+                "/login/verify",
+            )
+        }
     };
+    // Whatever the browser had before, a new id from here on (no session fixation).
+    st.end_session(&sess).await?;
     let (_, cookie) = st.create_session(kind, None).await?;
     Ok(with_cookie(redirect(to), Some(cookie)))
 }
@@ -1076,6 +1323,7 @@ async fn render_settings(st: &AppState, s: &SignedIn, notes: &[Notice], status: 
     let view = match &s.status {
         MfaStatus::Pending { expires_at } => MfaView::Pending {
             expires: format_time(to_i64(*expires_at)),
+            here: s.sess.setup_owner,
         },
         MfaStatus::Active {
             recovery_codes_left,
@@ -1089,9 +1337,16 @@ async fn render_settings(st: &AppState, s: &SignedIn, notes: &[Notice], status: 
         },
         _ => MfaView::Off,
     };
+    let mut all = notes.to_vec();
+    if s.sess.mfa_required && !matches!(s.status, MfaStatus::Active { .. }) {
+        all.push(Notice::warning(
+            "Finish setting up your new device before you sign out: until then, this account \
+             cannot be signed in with the password alone.",
+        ));
+    }
     Ok(page(
         status,
-        html::settings(&s.sess.csrf, &s.account.email, &view, notes),
+        html::settings(&s.sess.csrf, &s.account.email, &view, &all),
     ))
 }
 
@@ -1111,8 +1366,12 @@ async fn mfa_enable(
     };
     let s = or_respond!(st.user_post(&headers, &f.csrf).await?);
     match st.mfa().begin_enrollment(&s.user, &s.account.email).await {
-        // Shown by GET /mfa/setup, which resumes this enrollment (a reload shows the same).
-        Ok(_) => Ok(redirect("/mfa/setup")),
+        Ok(_) => {
+            // Only this session may see the new key and confirm it; the others are signed out.
+            st.own_setup(&s).await?;
+            // Shown by GET /mfa/setup, which resumes this enrollment (a reload shows the same).
+            Ok(redirect("/mfa/setup"))
+        }
         Err(e) if user_facing(&e) => {
             render_settings(&st, &s, &[Notice::error(message(&e))], status_for(&e)).await
         }
@@ -1154,8 +1413,35 @@ fn render_setup(
     ))
 }
 
+/// The answer to a session that did not begin the setup in progress: it never sees the key
+/// nor confirms it (it would receive the recovery codes).
+fn not_setup_owner(s: &SignedIn) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        html::message(
+            "Setup started elsewhere",
+            "Two-factor authentication is being set up in another browser or tab (the one \
+             where Enable MFA was chosen). Only that one can show the key and finish the \
+             setup. To start over here with a new key, choose Start again in the security \
+             settings.",
+            ("/settings", "Back to security settings"),
+            &Viewer::SignedIn {
+                email: &s.account.email,
+                csrf: &s.sess.csrf,
+            },
+            Tone::Error,
+        ),
+    )
+}
+
 async fn mfa_setup(State(st): State<AppState>, headers: HeaderMap) -> Res {
     let s = or_respond!(st.user_get(&headers).await?);
+    if !s.sess.setup_owner {
+        return Ok(match s.status {
+            MfaStatus::Pending { .. } => not_setup_owner(&s),
+            _ => redirect("/settings"),
+        });
+    }
     match st.mfa().resume_enrollment(&s.user).await {
         Ok(enrollment) => {
             let notes = st.take_flash(&s.sess).await?;
@@ -1179,16 +1465,36 @@ async fn mfa_activate(
         return Ok(bad_form());
     };
     let s = or_respond!(st.user_post(&headers, &f.csrf).await?);
+    if !s.sess.setup_owner {
+        if let MfaStatus::Active { .. } = s.status {
+            return Ok(redirect("/settings"));
+        }
+        return Ok(not_setup_owner(&s));
+    }
     match st.mfa().confirm_enrollment(&s.user, &f.code).await {
         Ok(codes) => {
-            // This session proved the new factor: it carries on with the new generation.
+            // This session proved the new factor: it carries on with the new generation; every
+            // other session of the account is signed out, and from now on the password alone
+            // never signs in (until MFA is disabled with a fresh code).
             let generation = match st.mfa().status(&s.user).await? {
                 MfaStatus::Active { generation, .. } => Some(generation),
                 _ => None,
             };
-            st.set_generation(&s.sess, generation).await?;
-            st.step_ups().remove(&s.sess.id_hash);
             let list: Vec<&str> = codes.iter().map(RecoveryCode::as_str).collect();
+            let digest = session::codes_digest(list.iter().copied());
+            let (user_id, id_hash) = (s.account.id, s.sess.id_hash);
+            st.db()
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    db::set_generation(&tx, &id_hash, generation.map(to_i64))?;
+                    db::set_setup_owner(&tx, &id_hash, false)?;
+                    db::set_codes_digest(&tx, &id_hash, Some(&digest))?;
+                    db::set_mfa_required(&tx, user_id, true)?;
+                    db::end_other_sessions(&tx, user_id, &id_hash)?;
+                    tx.commit()
+                })
+                .await?;
+            st.step_ups().remove(&s.sess.id_hash);
             Ok(page(
                 StatusCode::OK,
                 html::recovery_codes(
@@ -1236,8 +1542,8 @@ struct DownloadForm {
 }
 
 /// The recovery codes as a text file. The page that shows them posts them back here (so
-/// they never appear in a URL, a log or browser history), and this only accepts text shaped
-/// like recovery codes.
+/// they never appear in a URL, a log or browser history), and this only accepts the very
+/// codes this session was shown (their digest is kept on the session).
 async fn mfa_download(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -1257,12 +1563,18 @@ async fn mfa_download(
             }
         }
     }
-    if codes.is_empty() || codes.len() > 32 {
+    let shown_here = !codes.is_empty()
+        && s.sess.codes_digest.as_deref().is_some_and(|d| {
+            let digest = session::codes_digest(codes.iter().map(RecoveryCode::as_str));
+            bool::from(subtle::ConstantTimeEq::ct_eq(d, &digest[..]))
+        });
+    if !shown_here {
         return Ok(page(
             StatusCode::BAD_REQUEST,
             html::message(
                 "Nothing to download",
-                "The download is offered only on the page that shows new recovery codes.",
+                "The download is offered only on the page that shows new recovery codes, in \
+                 the browser they were shown in.",
                 ("/settings", "Back to security settings"),
                 &Viewer::SignedIn {
                     email: &s.account.email,
@@ -1308,6 +1620,10 @@ fn reauth_factor(f: &CodeForm) -> Option<SecondFactor<'_>> {
     }
 }
 
+const RESET_UNFINISHED: &str = "Two-factor authentication on this account was reset and the new \
+     device has not been set up yet, so the password alone cannot sign in. Finish the setup in \
+     the browser where you reset it, or contact support.";
+
 const NEED_CODE: &str =
     "Enter the 6-digit code from your authenticator app, or one of your recovery codes.";
 
@@ -1331,6 +1647,7 @@ async fn mfa_regenerate(
     {
         Ok(codes) => {
             let list: Vec<&str> = codes.iter().map(RecoveryCode::as_str).collect();
+            st.remember_codes(&s.sess, &list).await?;
             Ok(page(
                 StatusCode::OK,
                 html::recovery_codes(
@@ -1373,7 +1690,18 @@ async fn mfa_disable(
     };
     match st.mfa().disable(&s.user, Reauth::Factor(factor)).await {
         Ok(()) => {
-            st.set_generation(&s.sess, None).await?;
+            // Turned off on purpose, with a fresh code: the password alone signs in again.
+            // Every other session is signed out at once.
+            let (user_id, id_hash) = (s.account.id, s.sess.id_hash);
+            st.db()
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    db::set_generation(&tx, &id_hash, None)?;
+                    db::set_mfa_required(&tx, user_id, false)?;
+                    db::end_other_sessions(&tx, user_id, &id_hash)?;
+                    tx.commit()
+                })
+                .await?;
             st.step_ups().remove(&s.sess.id_hash);
             st.set_flash(
                 &s.sess,
@@ -1394,7 +1722,8 @@ async fn mfa_disable(
 }
 
 /// Lost device: the step-up token of the recovery-code sign-in turns MFA off, and a new
-/// enrollment starts at once.
+/// enrollment starts at once. The account still requires MFA: until the new device is
+/// confirmed, the password alone signs no one in, and only this session can finish.
 async fn mfa_reset(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -1423,7 +1752,18 @@ async fn mfa_reset(
         }
         Err(e) => return Err(e.into()),
     }
-    st.set_generation(&s.sess, None).await?;
+    // This session alone carries on (and owns the new setup); the others are signed out.
+    let (user_id, id_hash) = (s.account.id, s.sess.id_hash);
+    st.db()
+        .call(move |c| {
+            let tx = c.transaction()?;
+            db::set_generation(&tx, &id_hash, None)?;
+            db::set_setup_owner(&tx, &id_hash, true)?;
+            db::set_mfa_required(&tx, user_id, true)?;
+            db::end_other_sessions(&tx, user_id, &id_hash)?;
+            tx.commit()
+        })
+        .await?;
     match st.mfa().begin_enrollment(&s.user, &s.account.email).await {
         Ok(_) => {
             st.set_flash(
@@ -1474,5 +1814,60 @@ mod tests {
         assert!(!valid_email("a b@example.com"));
         assert!(!valid_email("@example.com"));
         assert_eq!(normalize_email("  Alice@Example.COM "), "alice@example.com");
+        for c in [
+            '\u{00AD}', '\u{061C}', '\u{180E}', '\u{200B}', '\u{200F}', '\u{202A}', '\u{202E}',
+            '\u{2060}', '\u{2064}', '\u{2066}', '\u{206F}', '\u{FEFF}',
+        ] {
+            assert!(!valid_email(&format!("ali{c}ce@example.com")), "{c:?}");
+        }
+        assert!(valid_email("émile@exemple.fr"));
+    }
+
+    #[test]
+    fn form_bodies_must_decode_to_utf8() {
+        assert!(form_is_utf8(b"csrf=x&password=caf%C3%A9+ok"));
+        assert!(form_is_utf8(b"a=%zz&b=%4"));
+        assert!(!form_is_utf8(b"password=%FF%FF"));
+        assert!(!form_is_utf8(b"a=%C3&b=%A9"));
+        assert!(!form_is_utf8(b"password=\xff"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_runs_no_more_than_the_permits_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let limiter = HashLimiter::new(2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (limiter, running, most) = (limiter.clone(), running.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                let permit = limiter.permit().await.unwrap();
+                limiter
+                    .run(permit, move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert!(HashLimiter::per_core().permits.available_permits() >= 1);
+    }
+
+    #[test]
+    fn wrong_passwords_start_a_doubling_delay_after_five() {
+        assert_eq!(db::login_delay(5), None);
+        assert_eq!(db::login_delay(6), Some(30));
+        assert_eq!(db::login_delay(7), Some(60));
+        assert_eq!(db::login_delay(10), Some(480));
+        assert_eq!(db::login_delay(11), Some(900));
+        assert_eq!(db::login_delay(1000), Some(900));
     }
 }

@@ -16,7 +16,13 @@ CREATE TABLE IF NOT EXISTS web_users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     email         TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
-    created_at    INTEGER NOT NULL
+    created_at    INTEGER NOT NULL,
+    -- 1 once MFA was activated; cleared only by Disable MFA with a fresh code. While it
+    -- is set and MFA is not active (a reset not finished), the password alone signs no one in.
+    mfa_required  INTEGER NOT NULL DEFAULT 0,
+    -- Wrong passwords in a row, and until when the next attempt is refused (unix seconds).
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    login_blocked_until INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS web_sessions (
     -- SHA-256 of the cookie value: a copy of this table lets no one in.
@@ -31,13 +37,40 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     -- For 'user' sessions: the MFA credential generation the sign-in used (NULL: no MFA).
     mfa_generation INTEGER,
     expires_at     INTEGER NOT NULL,
+    -- 1 on the session that began the user's MFA setup in progress: only it may see the
+    -- key and confirm it (and so receive the recovery codes).
+    setup_owner    INTEGER NOT NULL DEFAULT 0,
+    -- SHA-256 of the recovery codes last shown to this session: the only ones it may
+    -- download.
+    codes_digest   BLOB,
     flash_tone     TEXT,
     flash          TEXT,
     CHECK ((kind = 'anon') = (user_id IS NULL)),
     CHECK ((kind = 'pending') = (ticket IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at);
+CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user_id);
 ";
+
+/// Columns added after the first version, for databases created before them.
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    ("web_users", "mfa_required", "INTEGER NOT NULL DEFAULT 0"),
+    ("web_users", "failed_logins", "INTEGER NOT NULL DEFAULT 0"),
+    (
+        "web_users",
+        "login_blocked_until",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    ("web_sessions", "setup_owner", "INTEGER NOT NULL DEFAULT 0"),
+    ("web_sessions", "codes_digest", "BLOB"),
+];
+
+/// Wrong passwords allowed in a row before each further one starts a delay.
+pub(crate) const FREE_LOGIN_FAILURES: i64 = 5;
+/// The first delay, in seconds; it doubles with each further wrong password...
+pub(crate) const FIRST_LOGIN_DELAY: i64 = 30;
+/// ...up to this.
+pub(crate) const MAX_LOGIN_DELAY: i64 = 15 * 60;
 
 /// A connection shared by the handlers; every call runs on tokio's blocking pool.
 #[derive(Clone)]
@@ -51,6 +84,8 @@ pub(crate) struct UserRow {
     pub(crate) id: i64,
     pub(crate) email: String,
     pub(crate) password_hash: String,
+    pub(crate) mfa_required: bool,
+    pub(crate) login_blocked_until: i64,
 }
 
 /// A session row, joined with its user's email.
@@ -63,6 +98,9 @@ pub(crate) struct SessionRow {
     pub(crate) ticket: Option<String>,
     pub(crate) mfa_generation: Option<i64>,
     pub(crate) expires_at: i64,
+    pub(crate) setup_owner: bool,
+    pub(crate) codes_digest: Option<Vec<u8>>,
+    pub(crate) mfa_required: bool,
 }
 
 /// A new session to insert.
@@ -85,6 +123,7 @@ impl Db {
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "secure_delete", true)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -107,18 +146,35 @@ impl Db {
     }
 }
 
+/// Adds the columns a database from an older version lacks.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in MIGRATIONS {
+        let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+        let names = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if !names.iter().any(|n| n == column) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn find_user_by_email(
     conn: &Connection,
     email: &str,
 ) -> rusqlite::Result<Option<UserRow>> {
     conn.query_row(
-        "SELECT id, email, password_hash FROM web_users WHERE email = ?1",
+        "SELECT id, email, password_hash, mfa_required, login_blocked_until
+           FROM web_users WHERE email = ?1",
         [email],
         |r| {
             Ok(UserRow {
                 id: r.get(0)?,
                 email: r.get(1)?,
                 password_hash: r.get(2)?,
+                mfa_required: r.get(3)?,
+                login_blocked_until: r.get(4)?,
             })
         },
     )
@@ -169,7 +225,8 @@ pub(crate) fn load_session(
     id_hash: &[u8; 32],
 ) -> rusqlite::Result<Option<SessionRow>> {
     conn.query_row(
-        "SELECT s.kind, s.user_id, u.email, s.csrf, s.ticket, s.mfa_generation, s.expires_at
+        "SELECT s.kind, s.user_id, u.email, s.csrf, s.ticket, s.mfa_generation, s.expires_at,
+                s.setup_owner, s.codes_digest, coalesce(u.mfa_required, 0)
            FROM web_sessions s LEFT JOIN web_users u ON u.id = s.user_id
           WHERE s.id_hash = ?1",
         [&id_hash[..]],
@@ -182,6 +239,9 @@ pub(crate) fn load_session(
                 ticket: r.get(4)?,
                 mfa_generation: r.get(5)?,
                 expires_at: r.get(6)?,
+                setup_owner: r.get(7)?,
+                codes_digest: r.get(8)?,
+                mfa_required: r.get(9)?,
             })
         },
     )
@@ -192,6 +252,100 @@ pub(crate) fn delete_session(conn: &Connection, id_hash: &[u8; 32]) -> rusqlite:
     conn.execute(
         "DELETE FROM web_sessions WHERE id_hash = ?1",
         [&id_hash[..]],
+    )?;
+    Ok(())
+}
+
+/// Deletes every session of `user_id` but `keep` (credential changes sign out the others).
+pub(crate) fn end_other_sessions(
+    conn: &Connection,
+    user_id: i64,
+    keep: &[u8; 32],
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM web_sessions WHERE user_id = ?1 AND id_hash <> ?2",
+        params![user_id, &keep[..]],
+    )
+}
+
+/// Marks (or unmarks) the session that began the user's MFA setup.
+pub(crate) fn set_setup_owner(
+    conn: &Connection,
+    id_hash: &[u8; 32],
+    owner: bool,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE web_sessions SET setup_owner = ?1 WHERE id_hash = ?2",
+        params![owner, &id_hash[..]],
+    )?;
+    Ok(())
+}
+
+/// Remembers which recovery codes this session was shown (their SHA-256).
+pub(crate) fn set_codes_digest(
+    conn: &Connection,
+    id_hash: &[u8; 32],
+    digest: Option<&[u8]>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE web_sessions SET codes_digest = ?1 WHERE id_hash = ?2",
+        params![digest, &id_hash[..]],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn set_mfa_required(
+    conn: &Connection,
+    user_id: i64,
+    required: bool,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE web_users SET mfa_required = ?1 WHERE id = ?2",
+        params![required, user_id],
+    )?;
+    Ok(())
+}
+
+/// Counts a wrong password; returns until when the account's next attempt is refused (0:
+/// not refused). The first [`FREE_LOGIN_FAILURES`] cost nothing; each further one starts a
+/// delay of [`FIRST_LOGIN_DELAY`] seconds, doubling, at most [`MAX_LOGIN_DELAY`].
+pub(crate) fn record_login_failure(
+    conn: &mut Connection,
+    user_id: i64,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    let tx = conn.transaction()?;
+    let failures: i64 = tx.query_row(
+        "SELECT failed_logins FROM web_users WHERE id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let failures = failures.saturating_add(1);
+    let blocked_until = login_delay(failures).map_or(0, |d| now.saturating_add(d));
+    tx.execute(
+        "UPDATE web_users SET failed_logins = ?1, login_blocked_until = ?2 WHERE id = ?3",
+        params![failures, blocked_until, user_id],
+    )?;
+    tx.commit()?;
+    Ok(blocked_until)
+}
+
+/// The delay after the `failures`-th wrong password in a row, if any.
+pub(crate) fn login_delay(failures: i64) -> Option<i64> {
+    let over = failures - FREE_LOGIN_FAILURES;
+    if over <= 0 {
+        return None;
+    }
+    let doublings = u32::try_from(over - 1).unwrap_or(u32::MAX).min(20);
+    Some((FIRST_LOGIN_DELAY << doublings).min(MAX_LOGIN_DELAY))
+}
+
+/// A right password: the count starts again.
+pub(crate) fn clear_login_failures(conn: &Connection, user_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE web_users SET failed_logins = 0, login_blocked_until = 0
+          WHERE id = ?1 AND (failed_logins <> 0 OR login_blocked_until <> 0)",
+        [user_id],
     )?;
     Ok(())
 }
@@ -250,4 +404,54 @@ pub(crate) fn take_flash(
     };
     tx.commit()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_from_before_gains_the_new_columns() {
+        let path = std::env::temp_dir().join(format!(
+            "totp-mfa-web-migrate-{}-{:?}.db",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE web_users (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                     created_at INTEGER NOT NULL);
+                 CREATE TABLE web_sessions (id_hash BLOB PRIMARY KEY, kind TEXT NOT NULL,
+                     user_id INTEGER, csrf TEXT NOT NULL, ticket TEXT, mfa_generation INTEGER,
+                     expires_at INTEGER NOT NULL, flash_tone TEXT, flash TEXT);
+                 INSERT INTO web_users (email, password_hash, created_at)
+                     VALUES ('old@example.com', 'x', 1);",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let conn = db.conn.lock().unwrap();
+        let user = find_user_by_email(&conn, "old@example.com")
+            .unwrap()
+            .unwrap();
+        assert!(!user.mfa_required);
+        assert_eq!(user.login_blocked_until, 0);
+        set_mfa_required(&conn, user.id, true).unwrap();
+        drop(conn);
+        drop(db);
+        // Opening again changes nothing.
+        let db = Db::open(&path).unwrap();
+        let conn = db.conn.lock().unwrap();
+        assert!(
+            find_user_by_email(&conn, "old@example.com")
+                .unwrap()
+                .unwrap()
+                .mfa_required
+        );
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -286,7 +286,11 @@ pub enum MfaView {
     /// MFA is off.
     Off,
     /// A setup was started and not finished.
-    Pending { expires: String },
+    Pending {
+        expires: String,
+        /// This session began the setup (only it may continue it).
+        here: bool,
+    },
     /// MFA is on.
     On {
         recovery_codes_left: usize,
@@ -323,11 +327,24 @@ pub fn settings(csrf: &str, email: &str, mfa: &MfaView, notes: &[Notice]) -> Str
 <form method="post" action="/mfa/enable">{csrf}<button type="submit">Enable MFA</button></form>"#,
             csrf = csrf_field(csrf)
         ),
-        MfaView::Pending { expires } => format!(
+        MfaView::Pending {
+            expires,
+            here: true,
+        } => format!(
             r#"<div class="row between"><h2>Two-factor authentication</h2><span class="badge pending">Setup not finished</span></div>
 <p>You started setting up two-factor authentication. Finish before {expires}, or start again with a new key.</p>
 <div class="row"><a class="button" href="/mfa/setup">Continue setup</a>
 <form method="post" action="/mfa/enable" class="inline">{csrf}<button type="submit" class="secondary">Start again</button></form></div>"#,
+            csrf = csrf_field(csrf),
+            expires = esc(expires)
+        ),
+        MfaView::Pending {
+            expires,
+            here: false,
+        } => format!(
+            r#"<div class="row between"><h2>Two-factor authentication</h2><span class="badge pending">Setup not finished</span></div>
+<p>Two-factor authentication is being set up in another browser or tab, until {expires}; only that one can finish it. You can start again here with a new key instead (the other setup is then cancelled and the other browser signed out).</p>
+<div class="row"><form method="post" action="/mfa/enable" class="inline">{csrf}<button type="submit" class="secondary">Start again here</button></form></div>"#,
             csrf = csrf_field(csrf),
             expires = esc(expires)
         ),

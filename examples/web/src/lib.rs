@@ -10,12 +10,14 @@
 mod app;
 mod db;
 pub mod html;
+mod keys;
 mod session;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 pub use app::{AppError, AppState, ISSUER};
+pub use keys::{SealKey, key_path};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct Config {
     /// TLS is terminated in front of this server (a reverse proxy): mark the session
     /// cookie `Secure` (and name it `__Host-sid`) and send HSTS.
     pub behind_tls: bool,
+    /// The key that seals the TOTP secrets in the database. `None`: the key file beside
+    /// the database ([`key_path`]), created on first run.
+    pub sealing_key: Option<SealKey>,
 }
 
 impl Config {
@@ -36,11 +41,11 @@ impl Config {
     pub const DEFAULT_DB: &'static str = "totp-mfa-web.db";
 
     /// Reads `--port N`, `--db PATH` and `--help` from `args`, with the environment
-    /// (`PORT`, `TOTP_MFA_WEB_DB`, `TOTP_MFA_WEB_BEHIND_TLS=1`) as defaults. `Ok(None)`
-    /// means help was asked for.
+    /// (`PORT`, `TOTP_MFA_WEB_DB`, `TOTP_MFA_WEB_BEHIND_TLS=1`) as defaults, and the sealing
+    /// key from `TOTP_MFA_WEB_SEALING_KEY`. `Ok(None)` means help was asked for.
     ///
     /// # Errors
-    /// A message for a bad argument.
+    /// A message for a bad argument or a malformed sealing key.
     pub fn from_args(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
@@ -55,6 +60,13 @@ impl Config {
             env("TOTP_MFA_WEB_BEHIND_TLS").as_deref().map(str::trim),
             Some("1" | "true" | "yes")
         );
+        let sealing_key = match env("TOTP_MFA_WEB_SEALING_KEY") {
+            Some(hex) => Some(
+                SealKey::from_hex(&zeroize::Zeroizing::new(hex))
+                    .map_err(|e| format!("TOTP_MFA_WEB_SEALING_KEY is malformed: {e}"))?,
+            ),
+            None => None,
+        };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -76,6 +88,7 @@ impl Config {
             port,
             db_path,
             behind_tls,
+            sealing_key,
         }))
     }
 }
@@ -96,14 +109,21 @@ USAGE: cargo run -p totp-mfa-web -- [--port N] [--db PATH]
   --db PATH   SQLite file (default ./totp-mfa-web.db); env TOTP_MFA_WEB_DB
 
   TOTP_MFA_WEB_BEHIND_TLS=1   TLS is terminated in front of this server: Secure cookies, HSTS
+  TOTP_MFA_WEB_SEALING_KEY    64 hex characters: the key sealing the TOTP secrets (default:
+                              the file <db>.key, created with a random key on first run)
 ";
 
 /// The application's router, over the database file of `config`.
 ///
 /// # Errors
-/// When the database cannot be opened.
+/// When the database cannot be opened, or the sealing key file is malformed or missing
+/// beside a database that holds sealed records.
 pub fn router(config: &Config) -> Result<axum::Router, AppError> {
-    app::build(&config.db_path, config.behind_tls)
+    let key = match &config.sealing_key {
+        Some(k) => k.clone(),
+        None => keys::load_or_create(&config.db_path)?,
+    };
+    app::build(&config.db_path, config.behind_tls, &key)
 }
 
 /// A server running in the background.

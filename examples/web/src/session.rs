@@ -51,6 +51,12 @@ pub(crate) struct Session {
     pub(crate) kind: Kind,
     pub(crate) csrf: String,
     pub(crate) expires_at: i64,
+    /// This session began the user's MFA setup in progress (only it may see and confirm it).
+    pub(crate) setup_owner: bool,
+    /// SHA-256 of the recovery codes last shown to this session.
+    pub(crate) codes_digest: Option<Vec<u8>>,
+    /// The account has had MFA on and not turned it off (see `web_users.mfa_required`).
+    pub(crate) mfa_required: bool,
 }
 
 impl Session {
@@ -73,6 +79,9 @@ impl Session {
             kind,
             csrf: row.csrf,
             expires_at: row.expires_at,
+            setup_owner: row.setup_owner,
+            codes_digest: row.codes_digest,
+            mfa_required: row.mfa_required,
         })
     }
 
@@ -89,6 +98,17 @@ pub(crate) fn random_token() -> Result<Zeroizing<String>, AppError> {
     Ok(Zeroizing::new(
         data_encoding::BASE64URL_NOPAD.encode(raw.as_ref()),
     ))
+}
+
+/// The digest a session keeps of the recovery codes it was shown: SHA-256 of the codes in
+/// their canonical form, one per line.
+pub(crate) fn codes_digest<'a>(codes: impl IntoIterator<Item = &'a str>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for c in codes {
+        h.update(c.as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().into()
 }
 
 /// The database key of a session id.

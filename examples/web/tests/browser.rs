@@ -263,6 +263,7 @@ async fn run(chromium: &Path, driver: &Path) -> Result<()> {
         port: 0,
         db_path: work.0.join("app.db"),
         behind_tls: false,
+        sealing_key: None,
     })
     .await?;
 

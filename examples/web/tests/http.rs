@@ -29,7 +29,7 @@ impl TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", "-journal", ".key"] {
             let mut p = self.0.clone().into_os_string();
             p.push(suffix);
             let _ = std::fs::remove_file(p);
@@ -199,6 +199,7 @@ fn app(db: &TempDb) -> Router {
         port: 0,
         db_path: db.0.clone(),
         behind_tls: false,
+        sealing_key: None,
     })
     .unwrap()
 }
@@ -306,6 +307,7 @@ async fn security_headers_and_cookie_flags() {
         port: 0,
         db_path: db2.0.clone(),
         behind_tls: true,
+        sealing_key: None,
     })
     .unwrap();
     let response = tls
@@ -729,4 +731,621 @@ async fn bad_input_gets_pages_not_panics() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.body.contains("The email or password is not right."));
     assert!(page.body.contains(r#"value="nobody@example.com""#));
+}
+
+// ------------------------------------------------------------------ security regressions
+
+/// The sessions of an account, counted in the database (not through a request, which could
+/// sign a stale session out on the way).
+fn sessions_of(db: &TempDb, email: &str) -> i64 {
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM web_sessions s JOIN web_users u ON u.id = s.user_id
+          WHERE u.email = ?1",
+        [email],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn phone_from_key(key: &str) -> Authenticator {
+    Authenticator::from_uri(&format!(
+        "otpauth://totp/Example%20app:x?secret={}&issuer=Example%20app",
+        key.replace(' ', "")
+    ))
+    .unwrap()
+}
+
+/// A signed-up account with MFA on, signed out; returns the phone and the recovery codes.
+async fn account_with_mfa(app: &Router, email: &str) -> (Authenticator, Vec<String>) {
+    let mut b = Browser::new(app);
+    let settings = sign_up(&mut b, email).await;
+    let (phone, codes) = enable_mfa(&mut b, &settings).await;
+    let page = b.visit("/settings").await;
+    b.submit("/logout", &[("csrf", &page.csrf())]).await;
+    (phone, codes)
+}
+
+/// Signs in with the password and a recovery code; returns the settings page.
+async fn log_in_with_recovery_code(b: &mut Browser, email: &str, code: &str) -> Page {
+    let page = log_in(b, email).await;
+    let page = b
+        .submit(
+            "/login/recovery",
+            &[("csrf", &page.csrf()), ("recovery_code", code)],
+        )
+        .await;
+    assert!(page.body.contains("Security settings"), "{}", page.body);
+    page
+}
+
+/// Finding 1: another session of the account (say, someone who has only the password) can
+/// neither read the key of a setup it did not begin nor confirm it (and so receive the
+/// recovery codes).
+#[tokio::test]
+async fn a_setup_is_shown_and_confirmed_only_in_the_session_that_began_it() {
+    let db = TempDb::new("setup-owner");
+    let app = app(&db);
+    let mut victim = Browser::new(&app);
+    let settings = sign_up(&mut victim, "vic@example.com").await;
+    let mut eve = Browser::new(&app);
+    assert!(
+        log_in(&mut eve, "vic@example.com")
+            .await
+            .body
+            .contains("Security settings")
+    );
+
+    let setup = victim
+        .submit("/mfa/enable", &[("csrf", &settings.csrf())])
+        .await;
+    let key = setup.text_of_id("manual-key");
+    // Starting the setup signed the other session out at once.
+    assert_eq!(sessions_of(&db, "vic@example.com"), 1);
+    assert_eq!(eve.get("/mfa/setup").await.location(), "/login");
+
+    // Signed in again with the password (MFA is not on yet), the other session is told the
+    // setup runs elsewhere, and gets neither the key nor the recovery codes.
+    let page = log_in(&mut eve, "vic@example.com").await;
+    assert!(
+        page.body.contains("being set up in another browser"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(r#"href="/mfa/setup""#));
+    let eve_csrf = page.csrf();
+    let page = eve.get("/mfa/setup").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(
+        page.body.contains("Setup started elsewhere"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&key));
+    assert!(!page.body.contains("manual-key"));
+    let code = phone_from_key(&key).code_at(now()).unwrap();
+    let page = eve
+        .post("/mfa/activate", &[("csrf", &eve_csrf), ("code", &code)])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!page.body.contains("Save your recovery codes"));
+    assert!(!page.body.contains(r#"name="codes""#));
+
+    // The session that began it finishes it, and the other one is signed out.
+    let page = victim
+        .submit("/mfa/activate", &[("csrf", &setup.csrf()), ("code", &code)])
+        .await;
+    assert!(
+        page.body.contains("Save your recovery codes"),
+        "{}",
+        page.body
+    );
+    assert_eq!(sessions_of(&db, "vic@example.com"), 1);
+    assert_eq!(eve.get("/settings").await.location(), "/login");
+}
+
+/// Finding 1 (the download): only the session the recovery codes were shown to can download
+/// them.
+#[tokio::test]
+async fn recovery_codes_download_only_in_the_session_they_were_shown_to() {
+    let db = TempDb::new("download-owner");
+    let app = app(&db);
+    let mut owner = Browser::new(&app);
+    let settings = sign_up(&mut owner, "dl@example.com").await;
+    let (_phone, codes) = enable_mfa(&mut owner, &settings).await;
+    let joined = codes.join(" ");
+    let csrf = owner.visit("/settings").await.csrf();
+    let page = owner
+        .post(
+            "/mfa/recovery-codes/download",
+            &[("csrf", &csrf), ("codes", &joined)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Not other codes, even well-formed ones (a subset of those shown).
+    let page = owner
+        .post(
+            "/mfa/recovery-codes/download",
+            &[("csrf", &csrf), ("codes", &codes[1..].join(" "))],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    // Another session of the account, never shown these codes: refused.
+    let mut other = Browser::new(&app);
+    let page = log_in_with_recovery_code(&mut other, "dl@example.com", &codes[0]).await;
+    let rest = codes[1..].join(" ");
+    for sent in [&joined, &rest] {
+        let p = other
+            .post(
+                "/mfa/recovery-codes/download",
+                &[("csrf", &page.csrf()), ("codes", sent)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST);
+        assert!(p.body.contains("Nothing to download"), "{}", p.body);
+    }
+}
+
+/// Finding 2: after a reset, until the new device is confirmed (or forever, if the reset is
+/// abandoned), the password alone signs no one in; the session that reset finishes.
+#[tokio::test]
+async fn after_a_reset_the_password_alone_cannot_sign_in_until_the_new_device_is_confirmed() {
+    let db = TempDb::new("reset-window");
+    let app = app(&db);
+    let (phone, codes) = account_with_mfa(&app, "rv@example.com").await;
+    // A session signed in with the app, and one with a recovery code.
+    let mut t = Browser::new(&app);
+    let page = log_in(&mut t, "rv@example.com").await;
+    let page = t
+        .submit(
+            "/login/verify",
+            &[
+                ("csrf", &page.csrf()),
+                ("code", &phone.code_at(now() + 30).unwrap()),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("Security settings"));
+    let mut victim = Browser::new(&app);
+    let page = log_in_with_recovery_code(&mut victim, "rv@example.com", &codes[0]).await;
+    assert_eq!(sessions_of(&db, "rv@example.com"), 2);
+    let setup = victim.submit("/mfa/reset", &[("csrf", &page.csrf())]).await;
+    let key = setup.text_of_id("manual-key");
+    // The reset signed the other session out at once (finding 3).
+    assert_eq!(sessions_of(&db, "rv@example.com"), 1);
+    assert_eq!(t.get("/settings").await.location(), "/login");
+
+    // The password alone: refused, with the reason, and no session.
+    let mut eve = Browser::new(&app);
+    let page = log_in(&mut eve, "rv@example.com").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("was reset"), "{}", page.body);
+    assert!(page.body.contains("contact support"), "{}", page.body);
+    assert!(!page.body.contains(&key));
+    assert_eq!(eve.get("/mfa/setup").await.location(), "/login");
+    assert_eq!(sessions_of(&db, "rv@example.com"), 1);
+
+    // The session that reset is told, and finishes.
+    let page = victim.visit("/settings").await;
+    assert!(
+        page.body.contains("Finish setting up your new device"),
+        "{}",
+        page.body
+    );
+    let new_phone = phone_from_key(&key);
+    let page = victim
+        .submit(
+            "/mfa/activate",
+            &[
+                ("csrf", &setup.csrf()),
+                ("code", &new_phone.code_at(now()).unwrap()),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("Save your recovery codes"));
+    let new_codes: Vec<String> = page
+        .input_value("codes")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // Now the password leads to the code page again.
+    let page = log_in(&mut eve, "rv@example.com").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Signing in as"), "{}", page.body);
+
+    // An abandoned reset: the account stays closed to the password alone.
+    let mut again = Browser::new(&app);
+    let page = log_in_with_recovery_code(&mut again, "rv@example.com", &new_codes[0]).await;
+    let setup = again.submit("/mfa/reset", &[("csrf", &page.csrf())]).await;
+    assert!(setup.body.contains("manual-key"));
+    again.submit("/logout", &[("csrf", &setup.csrf())]).await;
+    let mut eve = Browser::new(&app);
+    let page = log_in(&mut eve, "rv@example.com").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Even once the abandoned setup has expired.
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    conn.execute("DELETE FROM totp_mfa_records", []).unwrap();
+    let page = log_in(&mut eve, "rv@example.com").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+}
+
+/// Finding 3: turning MFA on or off signs the other sessions out at once, so a session from
+/// before MFA does not come back to life when MFA is turned off again. Disabling (with a
+/// fresh code) lets the password alone sign in again.
+#[tokio::test]
+async fn turning_mfa_on_or_off_signs_out_the_other_sessions_at_once() {
+    let db = TempDb::new("other-sessions");
+    let app = app(&db);
+    let mut victim = Browser::new(&app);
+    let settings = sign_up(&mut victim, "aba@example.com").await;
+    // A session from before MFA (say, a stolen cookie), left idle.
+    let mut eve = Browser::new(&app);
+    log_in(&mut eve, "aba@example.com").await;
+    assert_eq!(sessions_of(&db, "aba@example.com"), 2);
+    let (_phone, codes) = enable_mfa(&mut victim, &settings).await;
+    assert_eq!(sessions_of(&db, "aba@example.com"), 1);
+
+    // A session signed in with MFA, left idle while MFA is turned off elsewhere.
+    let mut t = Browser::new(&app);
+    log_in_with_recovery_code(&mut t, "aba@example.com", &codes[0]).await;
+    assert_eq!(sessions_of(&db, "aba@example.com"), 2);
+    let page = victim.visit("/settings").await;
+    let page = victim
+        .submit(
+            "/mfa/disable",
+            &[("csrf", &page.csrf()), ("recovery_code", &codes[1])],
+        )
+        .await;
+    assert!(page.body.contains("badge off"), "{}", page.body);
+    assert_eq!(sessions_of(&db, "aba@example.com"), 1);
+
+    // MFA is off again ("no MFA" as when eve signed in): eve's session stays dead.
+    let page = eve.get("/settings").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/login");
+    assert_eq!(t.get("/settings").await.location(), "/login");
+    // Disabled on purpose: the password alone signs in again.
+    let mut again = Browser::new(&app);
+    let page = log_in(&mut again, "aba@example.com").await;
+    assert!(page.body.contains("Security settings"), "{}", page.body);
+}
+
+/// Finding 4: wrong passwords are throttled per account: five free, then a delay during
+/// which even the right password is refused (before any Argon2 work), saying until when; a
+/// right password afterwards resets the count.
+#[tokio::test]
+async fn wrong_passwords_are_throttled_per_account() {
+    let db = TempDb::new("password-throttle");
+    let app = app(&db);
+    let mut owner = Browser::new(&app);
+    sign_up(&mut owner, "pw@example.com").await;
+    let mut eve = Browser::new(&app);
+    let csrf = eve.visit("/login").await.csrf();
+    for i in 0..6 {
+        let p = eve
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "pw@example.com"),
+                    ("password", &format!("guess-{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "guess {i}");
+        assert!(p.body.contains("The email or password is not right."));
+    }
+    // The sixth started a delay: now even the right password is refused, with the time.
+    let p = eve
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "pw@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
+    assert!(
+        p.body.contains("Too many wrong passwords for this account"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("paused until 20"), "{}", p.body);
+    assert!(p.body.contains("role=\"alert\""));
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let (failures, until): (i64, i64) = conn
+        .query_row(
+            "SELECT failed_logins, login_blocked_until FROM web_users WHERE email = ?1",
+            ["pw@example.com"],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(failures, 6);
+    let wait = until - i64::try_from(now()).unwrap();
+    assert!((25..=30).contains(&wait), "{wait}");
+    // Another account is not affected.
+    let mut other = Browser::new(&app);
+    sign_up(&mut other, "other@example.com").await;
+    let page = log_in(&mut Browser::new(&app), "other@example.com").await;
+    assert!(page.body.contains("Security settings"));
+
+    // The delay over, the right password signs in and the count starts again.
+    conn.execute(
+        "UPDATE web_users SET login_blocked_until = 1 WHERE email = 'pw@example.com'",
+        [],
+    )
+    .unwrap();
+    let p = eve
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "pw@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/settings", "{}", p.body);
+    let failures: i64 = conn
+        .query_row(
+            "SELECT failed_logins FROM web_users WHERE email = 'pw@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failures, 0);
+}
+
+/// Every file SQLite may have written for this database, read whole.
+fn database_bytes(db: &TempDb) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-journal"] {
+        let mut p = db.0.clone().into_os_string();
+        p.push(suffix);
+        if let Ok(bytes) = std::fs::read(&p) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Finding 5: the TOTP secrets are sealed: the key shown for manual entry is nowhere in the
+/// database, in raw, hex or base32 form. The key lives in `<db>.key` (mode 0600) and opens
+/// the records again after a restart.
+#[tokio::test]
+async fn totp_secrets_are_sealed_with_a_key_file_beside_the_database() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let db = TempDb::new("sealed");
+    let app = app(&db);
+    let mut b = Browser::new(&app);
+    let settings = sign_up(&mut b, "seal@example.com").await;
+    let setup = b.submit("/mfa/enable", &[("csrf", &settings.csrf())]).await;
+    let key = setup.text_of_id("manual-key").replace(' ', "");
+    let raw = data_encoding::BASE32_NOPAD
+        .decode(key.as_bytes())
+        .expect("the manual key is base32");
+    assert!(raw.len() >= 16);
+    let forms = [
+        raw.clone(),
+        data_encoding::HEXLOWER.encode(&raw).into_bytes(),
+        data_encoding::HEXUPPER.encode(&raw).into_bytes(),
+        key.clone().into_bytes(),
+        key.to_lowercase().into_bytes(),
+    ];
+    let check = |when: &str| {
+        let bytes = database_bytes(&db);
+        assert!(bytes.len() > 4096, "{when}: no database read");
+        for (i, form) in forms.iter().enumerate() {
+            assert!(
+                !contains(&bytes, form),
+                "{when}: the secret is in the database (form {i})"
+            );
+        }
+    };
+    check("pending");
+    let phone = phone_from_key(&key);
+    let page = b
+        .submit(
+            "/mfa/activate",
+            &[
+                ("csrf", &setup.csrf()),
+                ("code", &phone.code_at(now()).unwrap()),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("Save your recovery codes"));
+    check("active");
+
+    let key_file = totp_mfa_web::key_path(&db.0);
+    let meta = std::fs::metadata(&key_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(totp_mfa_web::SealKey::from_hex(&text).is_ok());
+
+    // A restart reads the same key: the sealed secret still checks codes.
+    drop(app);
+    let app = totp_mfa_web::router(&totp_mfa_web::Config {
+        port: 0,
+        db_path: db.0.clone(),
+        behind_tls: false,
+        sealing_key: None,
+    })
+    .unwrap();
+    let mut b = Browser::new(&app);
+    let page = log_in(&mut b, "seal@example.com").await;
+    let page = b
+        .submit(
+            "/login/verify",
+            &[
+                ("csrf", &page.csrf()),
+                ("code", &phone.code_at(now() + 30).unwrap()),
+            ],
+        )
+        .await;
+    assert!(page.body.contains("badge on"), "{}", page.body);
+}
+
+/// Finding 5: a malformed key (in the environment or the key file), or a key file gone from
+/// beside sealed records, stops the start with a clear error.
+#[tokio::test]
+async fn a_malformed_or_missing_sealing_key_refuses_to_start() {
+    let env = |value: &'static str| {
+        move |k: &str| (k == "TOTP_MFA_WEB_SEALING_KEY").then(|| value.to_owned())
+    };
+    let e = totp_mfa_web::Config::from_args(Vec::new(), env("abc")).unwrap_err();
+    assert!(e.contains("TOTP_MFA_WEB_SEALING_KEY is malformed"), "{e}");
+    assert!(!e.contains("abc"), "the key text is not echoed: {e}");
+    let good = "0123456789abcdef".repeat(4);
+    let config = totp_mfa_web::Config::from_args(Vec::new(), |k: &str| {
+        (k == "TOTP_MFA_WEB_SEALING_KEY").then(|| good.clone())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(config.sealing_key.is_some());
+    assert!(!format!("{config:?}").contains(&good));
+
+    // A key from the environment: no key file is written.
+    let db = TempDb::new("env-key");
+    let _app = totp_mfa_web::router(&totp_mfa_web::Config {
+        db_path: db.0.clone(),
+        ..config
+    })
+    .unwrap();
+    assert!(!totp_mfa_web::key_path(&db.0).exists());
+
+    // A malformed key file.
+    let db = TempDb::new("bad-key-file");
+    std::fs::write(totp_mfa_web::key_path(&db.0), "not a key\n").unwrap();
+    let e = app_result(&db).unwrap_err().to_string();
+    assert!(e.contains("is malformed"), "{e}");
+
+    // Records sealed, then the key file lost: no new key over them.
+    let db = TempDb::new("lost-key-file");
+    let app = app(&db);
+    let mut b = Browser::new(&app);
+    let settings = sign_up(&mut b, "lost@example.com").await;
+    b.submit("/mfa/enable", &[("csrf", &settings.csrf())]).await;
+    drop(app);
+    std::fs::remove_file(totp_mfa_web::key_path(&db.0)).unwrap();
+    let e = app_result(&db).unwrap_err().to_string();
+    assert!(e.contains("is missing"), "{e}");
+    assert!(!totp_mfa_web::key_path(&db.0).exists());
+}
+
+fn app_result(db: &TempDb) -> Result<Router, totp_mfa_web::AppError> {
+    totp_mfa_web::router(&totp_mfa_web::Config {
+        port: 0,
+        db_path: db.0.clone(),
+        behind_tls: false,
+        sealing_key: None,
+    })
+}
+
+/// Finding 6: HEAD gets 405 (with the security headers) and runs no handler, so it cannot
+/// consume the one-time message.
+#[tokio::test]
+async fn head_requests_get_405_and_run_no_handler() {
+    let db = TempDb::new("head");
+    let app = app(&db);
+    let mut b = Browser::new(&app);
+    let page = b.visit("/signup").await;
+    let p = b
+        .post(
+            "/signup",
+            &[
+                ("csrf", &page.csrf()),
+                ("email", "head@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/settings");
+    for path in ["/settings", "/login", "/", "/style.css", "/nowhere"] {
+        let r = b.request("HEAD", path).body(Body::empty()).unwrap();
+        let p = b.send(r).await;
+        assert_eq!(p.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(p.headers[header::ALLOW], "GET, POST", "{path}");
+        assert_eq!(p.headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(p.headers[header::CACHE_CONTROL], "no-store");
+        assert!(p.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+        assert!(!p.headers.contains_key(header::SET_COOKIE));
+    }
+    let page = b.get("/settings").await;
+    assert!(
+        page.body.contains("Welcome!"),
+        "HEAD /settings ate the message"
+    );
+}
+
+/// Finding 7: a form body that is not UTF-8 once percent-decoded is refused (400, a page),
+/// instead of being decoded lossily so that `%FF%FF...` and `%FE%FE...` are one password.
+#[tokio::test]
+async fn form_bodies_that_are_not_utf8_are_refused() {
+    let db = TempDb::new("utf8");
+    let app = app(&db);
+    let mut b = Browser::new(&app);
+    let csrf = b.visit("/signup").await.csrf();
+    let raw_post = |b: &Browser, path: &str, body: String| {
+        b.request("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let body = format!("csrf={csrf}&email=utf%40example.com&password=%FF%FF%FF%FF%FF%FF%FF%FF");
+    let r = raw_post(&b, "/signup", body);
+    let p = b.send(r).await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+    assert!(p.body.contains("not valid text (UTF-8)"), "{}", p.body);
+    assert!(p.body.contains("<h1>"));
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM web_users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 0);
+    // Raw bytes that are not UTF-8, and a sequence split by a separator: refused too.
+    let r = b
+        .request("POST", "/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(b"csrf=x&password=\xfe\xfe".to_vec()))
+        .unwrap();
+    assert_eq!(b.send(r).await.status, StatusCode::BAD_REQUEST);
+    let r = raw_post(&b, "/login", format!("csrf={csrf}&email=%C3&password=%A9"));
+    assert_eq!(b.send(r).await.status, StatusCode::BAD_REQUEST);
+    // Valid UTF-8 beyond ASCII is fine.
+    let body = format!("csrf={csrf}&email=utf%40example.com&password=p%C3%A4ssw%C3%B6rd+%E2%9C%93");
+    let r = raw_post(&b, "/signup", body);
+    assert_eq!(b.send(r).await.location(), "/settings");
+}
+
+/// Finding 8: addresses with invisible or bidi formatting characters are refused at sign-up.
+#[tokio::test]
+async fn emails_with_invisible_or_bidi_characters_are_refused() {
+    let db = TempDb::new("lookalike");
+    let app = app(&db);
+    let mut alice = Browser::new(&app);
+    sign_up(&mut alice, "alice@example.com").await;
+    for email in [
+        "alice\u{200b}@example.com",
+        "\u{202e}moc.elpmaxe@ecila",
+        "ali\u{00ad}ce@example.com",
+        "alice@example.com\u{feff}",
+        "al\u{2066}ice@example.com",
+    ] {
+        let mut eve = Browser::new(&app);
+        let csrf = eve.visit("/signup").await.csrf();
+        let p = eve
+            .post(
+                "/signup",
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{email:?}");
+        assert!(p.body.contains("valid email"), "{email:?}");
+    }
 }
