@@ -15,21 +15,24 @@ use crate::store::{CasOutcome, MemoryStore, Store, StoredRecord};
 /// and an implementation must not block the thread it is polled on: use an async client, or
 /// wrap a blocking [`Store`] in [`BlockingStore`].
 ///
+/// Pass every failure on as an error. Never turn one into `Ok(None)`: `None` means "this
+/// user has no MFA", so a store that reports an outage as `None` lets users past their
+/// second factor while the database is down.
+///
 /// ```
-/// use totp_mfa::{AsyncStore, CasOutcome, MemoryStore, StoredRecord, UserId};
+/// use totp_mfa::{AsyncStore, CasOutcome, MemoryStore, PoisonedStore, StoredRecord, UserId};
 ///
 /// // A store over some async database client; here an in-memory map stands in for it.
 /// struct MyStore(MemoryStore);
 ///
 /// impl AsyncStore for MyStore {
-///     type Error = std::convert::Infallible;
+///     type Error = PoisonedStore; // your client's error type
 ///     async fn load(&self, user: &UserId) -> Result<Option<StoredRecord>, Self::Error> {
-///         Ok(totp_mfa::Store::load(&self.0, user).unwrap_or(None))
+///         totp_mfa::Store::load(&self.0, user) // errors go on, never `Ok(None)`
 ///     }
 ///     async fn compare_and_swap(&self, user: &UserId, expected: Option<u64>, new: StoredRecord)
 ///         -> Result<CasOutcome, Self::Error> {
-///         Ok(totp_mfa::Store::compare_and_swap(&self.0, user, expected, new)
-///             .unwrap_or(CasOutcome::Conflict))
+///         totp_mfa::Store::compare_and_swap(&self.0, user, expected, new)
 ///     }
 /// }
 /// ```

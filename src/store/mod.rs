@@ -110,6 +110,8 @@ pub enum CasOutcome {
 ///
 /// Errors are the store's own type, so their cause chain survives into
 /// [`Error::Storage`](crate::Error::Storage); every store error fails the operation closed.
+/// Never report a failed read as `Ok(None)`: `None` means "this user has no MFA", so a
+/// store that hides an outage that way lets users past their second factor.
 ///
 /// ```
 /// use std::collections::HashMap;
