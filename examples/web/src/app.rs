@@ -199,6 +199,17 @@ pub(crate) fn build(
         .with_sealing_keys(keys)
         .with_events(StderrAudit);
     let db = Db::open(path).map_err(|e| AppError::new(format!("opening the database: {e}")))?;
+    let same_key = db
+        .sealing_key_matches(&key.check_value())
+        .map_err(|e| AppError::new(format!("reading the database: {e}")))?;
+    if !same_key {
+        return Err(AppError::new(format!(
+            "this sealing key is not the one that sealed the TOTP secrets in {}: start the \
+             server with the key it was first started with (TOTP_MFA_WEB_SEALING_KEY, or the \
+             key file beside the database)",
+            path.display()
+        )));
+    }
     let dummy_hash = hash_password_blocking("not a real password")?;
     let state = AppState {
         inner: Arc::new(Inner {
@@ -229,6 +240,7 @@ pub(crate) fn build(
         .route("/mfa/reset", post(mfa_reset))
         .fallback(not_found)
         .layer(middleware::from_fn(utf8_forms))
+        .layer(middleware::from_fn(time_limit))
         .layer(middleware::from_fn(refuse_head))
         .layer(middleware::from_fn_with_state(secure, security_headers))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -773,6 +785,24 @@ async fn security_headers(State(secure): State<bool>, request: Request, next: Ne
 
 /// HEAD is answered 405 without running the GET handler: a GET here can have effects (it
 /// shows and clears the one-time message, resumes a setup), and nothing needs HEAD.
+/// How long one request may take, its body included.
+pub(crate) const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A request that takes longer than [`REQUEST_TIME_LIMIT`] (a client sending its body
+/// slowly, or never) is answered `408` and its handler dropped, so it cannot hold a task
+/// forever. (A client that never finishes its headers is the reverse proxy's to cut off.)
+async fn time_limit(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            [(header::CONNECTION, "close")],
+            "The request took too long.",
+        )
+            .into_response(),
+    }
+}
+
 async fn refuse_head(request: Request, next: Next) -> Response {
     if request.method() != Method::HEAD {
         return next.run(request).await;
@@ -893,23 +923,12 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Characters that show as nothing, or reorder the text around them: an address holding one
-/// could pass for another account's in the page header and in the authenticator app.
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-    )
-}
-
-/// A plausible address that an otpauth label can carry (no `:`), with nothing invisible.
+/// A plausible address that an otpauth label can carry (no `:`), in printable ASCII only.
+/// Unicode would let one account pass for another in the page header and in the
+/// authenticator app: look-alike letters (Cyrillic `е` for Latin `e`), one text in two
+/// normalization forms, invisible and direction-changing characters. An application that
+/// takes internationalized addresses needs Unicode normalization and a confusables check
+/// (UTS #39) instead.
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -919,9 +938,7 @@ fn valid_email(email: &str) -> bool {
         && !domain.is_empty()
         && !domain.contains('@')
         && !email.contains(':')
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || invisible(c))
+        && email.bytes().all(|b| b.is_ascii_graphic())
 }
 
 async fn signup_page(State(st): State<AppState>, headers: HeaderMap) -> Res {
@@ -955,7 +972,8 @@ async fn signup_submit(
     if !valid_email(&email) {
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter a valid email address, like name@example.com.",
+            "Enter a valid email address, like name@example.com (this site takes addresses \
+             in plain ASCII letters, digits and punctuation).",
         );
     }
     let chars = f.password.chars().count();
@@ -1033,31 +1051,36 @@ async fn login_submit(
         ));
     }
     let lookup = email.clone();
-    // The Argon2 permit is taken before the account's throttle is read, so a burst of
-    // parallel guesses cannot all pass the check before the first failure is counted.
     let permit = st.hash_permit().await?;
     let found = st
         .db()
         .call(move |c| db::find_user_by_email(c, &lookup))
         .await?;
-    if let Some(u) = &found
-        && u.login_blocked_until > now()
-    {
-        // Refused before any Argon2 work. (An unknown email is never refused this way; the
-        // sign-up form tells that an email is taken anyway.)
-        drop(permit);
-        let until = format_time((u.login_blocked_until + 59).div_euclid(60) * 60);
-        return Ok(page(
-            StatusCode::TOO_MANY_REQUESTS,
-            html::login(
-                &sess.csrf,
-                &email,
-                &[Notice::error(format!(
-                    "Too many wrong passwords for this account: sign-in is paused until {until}. \
-                     Try again then."
-                ))],
-            ),
-        ));
+    if let Some(u) = &found {
+        // The attempt is counted as a failure before Argon2 runs (a right password clears
+        // it), so a burst of parallel guesses cannot all read the count before any is
+        // charged. (An unknown email is never refused this way; the sign-up form tells
+        // that an email is taken anyway.)
+        let id = u.id;
+        let paused = st
+            .db()
+            .call(move |c| db::charge_login_attempt(c, id, now()))
+            .await?;
+        if let Some(until) = paused {
+            drop(permit);
+            let until = format_time((until + 59).div_euclid(60) * 60);
+            return Ok(page(
+                StatusCode::TOO_MANY_REQUESTS,
+                html::login(
+                    &sess.csrf,
+                    &email,
+                    &[Notice::error(format!(
+                        "Too many wrong passwords for this account: sign-in is paused until \
+                         {until}. Try again then."
+                    ))],
+                ),
+            ));
+        }
     }
     let ok = st
         .verify_password(
@@ -1068,13 +1091,8 @@ async fn login_submit(
         .await?;
     let found = match (found, ok) {
         (Some(found), true) => found,
-        (found, _) => {
-            if let Some(u) = found {
-                let id = u.id;
-                st.db()
-                    .call(move |c| db::record_login_failure(c, id, now()))
-                    .await?;
-            }
+        // Already counted above.
+        _ => {
             return Ok(page(
                 StatusCode::UNAUTHORIZED,
                 html::login(
@@ -1819,8 +1837,20 @@ mod tests {
             '\u{2060}', '\u{2064}', '\u{2066}', '\u{206F}', '\u{FEFF}',
         ] {
             assert!(!valid_email(&format!("ali{c}ce@example.com")), "{c:?}");
+            assert!(!valid_email(&format!("alice@example.com{c}")), "{c:?}");
         }
-        assert!(valid_email("émile@exemple.fr"));
+        // Unicode is refused: look-alikes, two normalization forms, invisible marks.
+        for email in [
+            "émile@exemple.fr",
+            "e\u{301}mile@exemple.fr",
+            "alic\u{435}@example.com",
+            "alice\u{E0020}@example.com",
+            "alice\u{3164}@example.com",
+            "alice\u{34F}@example.com",
+            "alice\u{FE0F}@example.com",
+        ] {
+            assert!(!valid_email(email), "{email:?}");
+        }
     }
 
     #[test]

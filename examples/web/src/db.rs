@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS web_sessions (
     CHECK ((kind = 'anon') = (user_id IS NULL)),
     CHECK ((kind = 'pending') = (ticket IS NOT NULL))
 );
+-- Facts about this database. 'sealing_key_check': SHA-256 of a fixed label and the key
+-- sealing the TOTP secrets, recorded at the first start, so that a server given another key
+-- refuses to start instead of failing every MFA sign-in.
+CREATE TABLE IF NOT EXISTS web_meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user_id);
 ";
@@ -85,7 +92,6 @@ pub(crate) struct UserRow {
     pub(crate) email: String,
     pub(crate) password_hash: String,
     pub(crate) mfa_required: bool,
-    pub(crate) login_blocked_until: i64,
 }
 
 /// A session row, joined with its user's email.
@@ -129,6 +135,23 @@ impl Db {
         })
     }
 
+    /// Records `check` as the sealing key's check value if none is recorded yet; `false`
+    /// when another one is.
+    pub(crate) fn sealing_key_matches(&self, check: &[u8; 32]) -> rusqlite::Result<bool> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute(
+            "INSERT INTO web_meta (name, value) VALUES ('sealing_key_check', ?1)
+             ON CONFLICT (name) DO NOTHING",
+            [&check[..]],
+        )?;
+        let stored: Vec<u8> = conn.query_row(
+            "SELECT value FROM web_meta WHERE name = 'sealing_key_check'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(stored == check)
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, AppError>
     where
@@ -165,8 +188,7 @@ pub(crate) fn find_user_by_email(
     email: &str,
 ) -> rusqlite::Result<Option<UserRow>> {
     conn.query_row(
-        "SELECT id, email, password_hash, mfa_required, login_blocked_until
-           FROM web_users WHERE email = ?1",
+        "SELECT id, email, password_hash, mfa_required FROM web_users WHERE email = ?1",
         [email],
         |r| {
             Ok(UserRow {
@@ -174,7 +196,6 @@ pub(crate) fn find_user_by_email(
                 email: r.get(1)?,
                 password_hash: r.get(2)?,
                 mfa_required: r.get(3)?,
-                login_blocked_until: r.get(4)?,
             })
         },
     )
@@ -306,20 +327,28 @@ pub(crate) fn set_mfa_required(
     Ok(())
 }
 
-/// Counts a wrong password; returns until when the account's next attempt is refused (0:
-/// not refused). The first [`FREE_LOGIN_FAILURES`] cost nothing; each further one starts a
-/// delay of [`FIRST_LOGIN_DELAY`] seconds, doubling, at most [`MAX_LOGIN_DELAY`].
-pub(crate) fn record_login_failure(
+/// Charges one password attempt to the account before its password is checked, in one
+/// transaction: `Some(until)` when the account is paused (nothing is charged), else `None`
+/// after counting the attempt as a failure and starting its delay, which a right password
+/// then clears ([`clear_login_failures`]). Charging first is what keeps parallel guesses
+/// from all reading the old count: the connection is shared, so these transactions run one
+/// at a time, and the first attempt past the free ones pauses every later one. The first
+/// [`FREE_LOGIN_FAILURES`] cost nothing; each further one starts a delay of
+/// [`FIRST_LOGIN_DELAY`] seconds, doubling, at most [`MAX_LOGIN_DELAY`].
+pub(crate) fn charge_login_attempt(
     conn: &mut Connection,
     user_id: i64,
     now: i64,
-) -> rusqlite::Result<i64> {
-    let tx = conn.transaction()?;
-    let failures: i64 = tx.query_row(
-        "SELECT failed_logins FROM web_users WHERE id = ?1",
+) -> rusqlite::Result<Option<i64>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (failures, blocked_until): (i64, i64) = tx.query_row(
+        "SELECT failed_logins, login_blocked_until FROM web_users WHERE id = ?1",
         [user_id],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    if blocked_until > now {
+        return Ok(Some(blocked_until));
+    }
     let failures = failures.saturating_add(1);
     let blocked_until = login_delay(failures).map_or(0, |d| now.saturating_add(d));
     tx.execute(
@@ -327,7 +356,7 @@ pub(crate) fn record_login_failure(
         params![failures, blocked_until, user_id],
     )?;
     tx.commit()?;
-    Ok(blocked_until)
+    Ok(None)
 }
 
 /// The delay after the `failures`-th wrong password in a row, if any.
@@ -438,7 +467,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!user.mfa_required);
-        assert_eq!(user.login_blocked_until, 0);
+        let blocked: (i64, i64) = conn
+            .query_row(
+                "SELECT failed_logins, login_blocked_until FROM web_users WHERE id = ?1",
+                [user.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(blocked, (0, 0));
         set_mfa_required(&conn, user.id, true).unwrap();
         drop(conn);
         drop(db);

@@ -59,6 +59,16 @@ impl SealKey {
         *self.0
     }
 
+    /// A value that tells keys apart without revealing them: SHA-256 of a fixed label and
+    /// the key.
+    pub(crate) fn check_value(&self) -> [u8; 32] {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"totp-mfa-web sealing key check v1\0");
+        h.update(self.0.as_ref());
+        h.finalize().into()
+    }
+
     fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(data_encoding::HEXLOWER.encode(self.0.as_ref()))
     }

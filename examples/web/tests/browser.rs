@@ -4,7 +4,7 @@
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`);
 //! `CHROMIUM` and `CHROMEDRIVER` override their paths. Without them the test is skipped with
 //! a loud message, or fails when `CI` is set. Screenshots go to `TOTP_MFA_ARTIFACTS`
-//! (default: `target/browser-artifacts/` in the workspace).
+//! (default: `browser-artifacts/` in cargo's target directory).
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,7 +73,11 @@ fn now() -> u64 {
 fn artifacts_dir() -> PathBuf {
     match std::env::var_os("TOTP_MFA_ARTIFACTS") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts"),
+        // `CARGO_TARGET_TMPDIR` is `<target dir>/tmp`, wherever `CARGO_TARGET_DIR` puts it.
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).parent().map_or_else(
+            || PathBuf::from("browser-artifacts"),
+            |t| t.join("browser-artifacts"),
+        ),
     }
 }
 

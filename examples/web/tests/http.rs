@@ -779,7 +779,7 @@ async fn log_in_with_recovery_code(b: &mut Browser, email: &str, code: &str) -> 
     page
 }
 
-/// Finding 1: another session of the account (say, someone who has only the password) can
+/// Another session of the account (say, someone who has only the password) can
 /// neither read the key of a setup it did not begin nor confirm it (and so receive the
 /// recovery codes).
 #[tokio::test]
@@ -844,8 +844,7 @@ async fn a_setup_is_shown_and_confirmed_only_in_the_session_that_began_it() {
     assert_eq!(eve.get("/settings").await.location(), "/login");
 }
 
-/// Finding 1 (the download): only the session the recovery codes were shown to can download
-/// them.
+/// Only the session the recovery codes were shown to can download them.
 #[tokio::test]
 async fn recovery_codes_download_only_in_the_session_they_were_shown_to() {
     let db = TempDb::new("download-owner");
@@ -886,7 +885,7 @@ async fn recovery_codes_download_only_in_the_session_they_were_shown_to() {
     }
 }
 
-/// Finding 2: after a reset, until the new device is confirmed (or forever, if the reset is
+/// After a reset, until the new device is confirmed (or forever, if the reset is
 /// abandoned), the password alone signs no one in; the session that reset finishes.
 #[tokio::test]
 async fn after_a_reset_the_password_alone_cannot_sign_in_until_the_new_device_is_confirmed() {
@@ -911,7 +910,7 @@ async fn after_a_reset_the_password_alone_cannot_sign_in_until_the_new_device_is
     assert_eq!(sessions_of(&db, "rv@example.com"), 2);
     let setup = victim.submit("/mfa/reset", &[("csrf", &page.csrf())]).await;
     let key = setup.text_of_id("manual-key");
-    // The reset signed the other session out at once (finding 3).
+    // The reset signed the other session out at once.
     assert_eq!(sessions_of(&db, "rv@example.com"), 1);
     assert_eq!(t.get("/settings").await.location(), "/login");
 
@@ -969,7 +968,7 @@ async fn after_a_reset_the_password_alone_cannot_sign_in_until_the_new_device_is
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
 
-/// Finding 3: turning MFA on or off signs the other sessions out at once, so a session from
+/// Turning MFA on or off signs the other sessions out at once, so a session from
 /// before MFA does not come back to life when MFA is turned off again. Disabling (with a
 /// fresh code) lets the password alone sign in again.
 #[tokio::test]
@@ -1010,7 +1009,7 @@ async fn turning_mfa_on_or_off_signs_out_the_other_sessions_at_once() {
     assert!(page.body.contains("Security settings"), "{}", page.body);
 }
 
-/// Finding 4: wrong passwords are throttled per account: five free, then a delay during
+/// Wrong passwords are throttled per account: five free, then a delay during
 /// which even the right password is refused (before any Argon2 work), saying until when; a
 /// right password afterwards resets the count.
 #[tokio::test]
@@ -1098,6 +1097,69 @@ async fn wrong_passwords_are_throttled_per_account() {
     assert_eq!(failures, 0);
 }
 
+/// Parallel guesses past the free ones: the first is checked and starts the pause, every
+/// other is refused before Argon2 runs, and each checked guess is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_passwords_do_not_slip_past_the_pause() {
+    let db = TempDb::new("password-throttle-parallel");
+    let app = app(&db);
+    sign_up(&mut Browser::new(&app), "par@example.com").await;
+    let mut eve = Browser::new(&app);
+    let csrf = eve.visit("/login").await.csrf();
+    for i in 0..5 {
+        let p = eve
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "par@example.com"),
+                    ("password", &format!("guess-{i}")),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED, "free guess {i}");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let mut b = Browser {
+            app: app.clone(),
+            cookie: eve.cookie.clone(),
+        };
+        let csrf = csrf.clone();
+        tasks.push(tokio::spawn(async move {
+            b.post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "par@example.com"),
+                    ("password", &format!("burst-{i}")),
+                ],
+            )
+            .await
+            .status
+        }));
+    }
+    let mut checked = 0;
+    let mut paused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => paused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((checked, paused), (1, 23));
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let failures: i64 = conn
+        .query_row(
+            "SELECT failed_logins FROM web_users WHERE email = 'par@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failures, 6);
+}
+
 /// Every file SQLite may have written for this database, read whole.
 fn database_bytes(db: &TempDb) -> Vec<u8> {
     let mut all = Vec::new();
@@ -1115,7 +1177,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Finding 5: the TOTP secrets are sealed: the key shown for manual entry is nowhere in the
+/// The TOTP secrets are sealed: the key shown for manual entry is nowhere in the
 /// database, in raw, hex or base32 form. The key lives in `<db>.key` (mode 0600) and opens
 /// the records again after a restart.
 #[tokio::test]
@@ -1191,7 +1253,7 @@ async fn totp_secrets_are_sealed_with_a_key_file_beside_the_database() {
     assert!(page.body.contains("badge on"), "{}", page.body);
 }
 
-/// Finding 5: a malformed key (in the environment or the key file), or a key file gone from
+/// A malformed key (in the environment or the key file), or a key file gone from
 /// beside sealed records, stops the start with a clear error.
 #[tokio::test]
 async fn a_malformed_or_missing_sealing_key_refuses_to_start() {
@@ -1238,6 +1300,66 @@ async fn a_malformed_or_missing_sealing_key_refuses_to_start() {
     assert!(!totp_mfa_web::key_path(&db.0).exists());
 }
 
+/// A well-formed key that is not the one the database was first started with (a copied
+/// database, a mixed-up key) stops the start, instead of failing every MFA sign-in later.
+#[tokio::test]
+async fn another_sealing_key_refuses_to_start() {
+    let db = TempDb::new("other-key");
+    let with_key = |hex: &str| totp_mfa_web::Config {
+        port: 0,
+        db_path: db.0.clone(),
+        behind_tls: false,
+        sealing_key: Some(totp_mfa_web::SealKey::from_hex(hex).unwrap()),
+    };
+    let first = "11".repeat(32);
+    let app = totp_mfa_web::router(&with_key(&first)).unwrap();
+    let mut b = Browser::new(&app);
+    let settings = sign_up(&mut b, "keys@example.com").await;
+    b.submit("/mfa/enable", &[("csrf", &settings.csrf())]).await;
+    drop(app);
+    let e = totp_mfa_web::router(&with_key(&"22".repeat(32)))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not the one that sealed"), "{e}");
+    assert!(!e.contains(&first) && !e.contains(&"22".repeat(32)), "{e}");
+    // The first key still starts it.
+    let _app = totp_mfa_web::router(&with_key(&first)).unwrap();
+}
+
+/// A client that starts a POST and never finishes its body is answered 408 once the time
+/// limit passes, instead of holding its task forever.
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_is_cut_off() {
+    let db = TempDb::new("slow-body");
+    let app = app(&db);
+    let mut b = Browser::new(&app);
+    let csrf = b.visit("/login").await.csrf();
+    let never = futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+    let r = b
+        .request("POST", "/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from_stream(never))
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let p = tokio::time::timeout(std::time::Duration::from_secs(120), b.send(r))
+        .await
+        .expect("the server still waits for the body after two minutes");
+    assert_eq!(p.status, StatusCode::REQUEST_TIMEOUT, "{}", p.body);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(30));
+    // The session is still usable.
+    let p = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "x@example.com"),
+                ("password", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.body);
+}
+
 fn app_result(db: &TempDb) -> Result<Router, totp_mfa_web::AppError> {
     totp_mfa_web::router(&totp_mfa_web::Config {
         port: 0,
@@ -1247,7 +1369,7 @@ fn app_result(db: &TempDb) -> Result<Router, totp_mfa_web::AppError> {
     })
 }
 
-/// Finding 6: HEAD gets 405 (with the security headers) and runs no handler, so it cannot
+/// HEAD gets 405 (with the security headers) and runs no handler, so it cannot
 /// consume the one-time message.
 #[tokio::test]
 async fn head_requests_get_405_and_run_no_handler() {
@@ -1283,7 +1405,7 @@ async fn head_requests_get_405_and_run_no_handler() {
     );
 }
 
-/// Finding 7: a form body that is not UTF-8 once percent-decoded is refused (400, a page),
+/// A form body that is not UTF-8 once percent-decoded is refused (400, a page),
 /// instead of being decoded lossily so that `%FF%FF...` and `%FE%FE...` are one password.
 #[tokio::test]
 async fn form_bodies_that_are_not_utf8_are_refused() {
@@ -1323,9 +1445,11 @@ async fn form_bodies_that_are_not_utf8_are_refused() {
     assert_eq!(b.send(r).await.location(), "/settings");
 }
 
-/// Finding 8: addresses with invisible or bidi formatting characters are refused at sign-up.
+/// Addresses that could pass for another account's are refused at sign-up: invisible or
+/// bidi formatting characters, look-alike letters, another normalization form (the app
+/// takes printable ASCII only).
 #[tokio::test]
-async fn emails_with_invisible_or_bidi_characters_are_refused() {
+async fn emails_that_could_pass_for_another_are_refused() {
     let db = TempDb::new("lookalike");
     let app = app(&db);
     let mut alice = Browser::new(&app);
@@ -1336,6 +1460,10 @@ async fn emails_with_invisible_or_bidi_characters_are_refused() {
         "ali\u{00ad}ce@example.com",
         "alice@example.com\u{feff}",
         "al\u{2066}ice@example.com",
+        "alic\u{435}@example.com",
+        "alice\u{e0020}@example.com",
+        "alice\u{3164}@example.com",
+        "e\u{301}mile@exemple.fr",
     ] {
         let mut eve = Browser::new(&app);
         let csrf = eve.visit("/signup").await.csrf();
