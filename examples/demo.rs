@@ -104,6 +104,28 @@ use totp_mfa::{
 const ISSUER: &str = "totp-mfa demo";
 /// How the per-step commands are run, for the hints that name the next one.
 const RUN: &str = "cargo run --features sqlite --example demo --";
+
+/// The command line the hints print: [`RUN`], with `--db PATH` when one was given, so a
+/// hint followed to the letter opens the same database.
+static RUN_WITH_DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn run_cmd() -> &'static str {
+    RUN_WITH_DB.get().map_or(RUN, String::as_str)
+}
+
+/// `path` as one shell word: as it is when that is safe, else in single quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
 const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 /// The TOTP period of the default policy.
@@ -744,6 +766,9 @@ fn run_command(command: Command, email: &str, db: Option<PathBuf>, light: bool) 
     // The e-mail address stands in for the host's own user id, which a real service keeps.
     let email = email.trim().to_lowercase();
     let user = UserId::new(email.as_str())?;
+    if let Some(given) = &db {
+        let _ = RUN_WITH_DB.set(format!("{RUN} --db {}", shell_word(given)));
+    }
     let path = db
         .or_else(|| {
             std::env::var_os(DB_ENV)
@@ -802,12 +827,13 @@ fn create_private(path: &Path) {
 }
 
 fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoResult<()> {
+    let run = run_cmd();
     let email = user.as_str();
     match mfa.status(user)? {
         MfaStatus::Active { .. } => {
             say!("  ✗ MFA is already enabled for {email}.");
             say!(
-                "    New phone? Run `{RUN} reset {email}` with a recovery code, then enroll again."
+                "    New phone? Run `{run} reset {email}` with a recovery code, then enroll again."
             );
             return Err(Refused.into());
         }
@@ -832,7 +858,7 @@ fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoR
             Ok(codes) => {
                 say!("  ✓ MFA is now active for {email}.");
                 show_recovery_codes(&codes)?;
-                say!("  Next: `{RUN} login {email}`.");
+                say!("  Next: `{run} login {email}`.");
                 say!("{}", wrap("  ", WAIT_FOR_NEXT_CODE));
                 return Ok(());
             }
@@ -846,7 +872,7 @@ fn enroll(mfa: &FileMfa, input: &mut Input, user: &UserId, light: bool) -> DemoR
             ) => {
                 say!("{}", wrap("  ✗ ", &e.to_string()));
                 say!(
-                    "  Run `{RUN} enroll {email}` again for a new key, and delete this entry from your app."
+                    "  Run `{run} enroll {email}` again for a new key, and delete this entry from your app."
                 );
                 return Err(Refused.into());
             }
@@ -867,6 +893,7 @@ fn login(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
 }
 
 fn reset(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
+    let run = run_cmd();
     require_active(mfa, user)?;
     say!("{}", wrap("  ", LOST_PHONE_TEXT));
     say!("{}", wrap("  ", NO_PASSWORDS));
@@ -874,7 +901,7 @@ fn reset(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<()> {
     show_authorization(&auth, false)?;
     mfa.disable(user, Reauth::StepUp(auth.step_up_token()))?;
     say!("  ✓ MFA disabled for {user}: the secret and every recovery code are deleted.");
-    say!("  Set up the new phone with `{RUN} enroll {user}`.");
+    say!("  Set up the new phone with `{run} enroll {user}`.");
     Ok(())
 }
 
@@ -882,12 +909,13 @@ const LOST_PHONE_TEXT: &str = "Lost phone: sign in with one of your recovery cod
     from the app works too). That login's single-use step-up token then turns MFA off.";
 
 fn show_status(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
+    let run = run_cmd();
     let status = mfa.status(user)?;
     say!("  MFA status for {user}: {}", status_text(&status));
     let now = SystemClock.now()?;
     match status {
         MfaStatus::Pending { expires_at } => say!(
-            "  The setup waits for its first code for {} more seconds (`{RUN} enroll {user}`).",
+            "  The setup waits for its first code for {} more seconds (`{run} enroll {user}`).",
             expires_at.saturating_sub(now)
         ),
         MfaStatus::Active {
@@ -914,6 +942,7 @@ const UNLOCKED_TEXT: &str = "Unlocked: the failure count and any wait are cleare
 
 /// Goes on only when MFA is active for `user`.
 fn require_active(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
+    let run = run_cmd();
     match mfa.status(user)? {
         MfaStatus::Active { .. } => Ok(()),
         status => {
@@ -921,7 +950,7 @@ fn require_active(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
                 "  ✗ MFA is not enabled for {user} ({}).",
                 status_text(&status)
             );
-            say!("    Enable it first: `{RUN} enroll {user}`.");
+            say!("    Enable it first: `{run} enroll {user}`.");
             Err(Refused.into())
         }
     }
@@ -931,6 +960,7 @@ fn require_active(mfa: &FileMfa, user: &UserId) -> DemoResult<()> {
 /// shape, and checks it once. Malformed input is explained and asked again (it is not
 /// counted); a refused code is explained and ends the command.
 fn sign_in(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<Authorization> {
+    let run = run_cmd();
     let challenge = start_challenge(mfa, user)?;
     loop {
         let text =
@@ -945,7 +975,7 @@ fn sign_in(mfa: &FileMfa, input: &mut Input, user: &UserId) -> DemoResult<Author
             Err(e) if e.is_bad_input() => say!("{}", wrap("  ✗ ", &e.to_string())),
             Err(e @ Error::Locked) => {
                 say!("{}", wrap("  ✗ ", &e.to_string()));
-                say!("    (`{RUN} unlock {user}` plays the support desk.)");
+                say!("    (`{run} unlock {user}` plays the support desk.)");
                 return Err(Refused.into());
             }
             Err(

@@ -27,7 +27,7 @@ use crate::store::{AsyncStore, CasOutcome, StoredRecord};
 /// codes with PBKDF2, ~1–2 ms per stored code) runs on tokio's blocking pool
 /// (`spawn_blocking`), so no method blocks the runtime. The returned futures are `Send`.
 /// Needs a tokio runtime and the `async` feature. For a blocking store such as
-/// [`SqliteStore`](crate::SqliteStore), wrap it in [`BlockingStore`](crate::BlockingStore).
+/// `SqliteStore` (feature `sqlite`), wrap it in [`BlockingStore`](crate::BlockingStore).
 ///
 /// The [`EventSink`] is called inline: a sink that does I/O should hand its events to a
 /// channel or task rather than block.

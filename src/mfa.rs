@@ -28,8 +28,8 @@ use crate::store::{CasOutcome, Store, StoredRecord};
 /// in tests.
 ///
 /// Every method blocks on the store; recovery-code checks also spend ~20 ms of CPU hashing.
-/// For a tokio service, use [`AsyncMfa`](crate::AsyncMfa) (feature `async`): the same flows,
-/// the same rules, with the store awaited and the hashing moved off the runtime.
+/// For a tokio service, use `AsyncMfa` (feature `async`): the same flows, the same rules,
+/// with the store awaited and the hashing moved off the runtime.
 ///
 /// ```
 /// use totp_mfa::{Mfa, MemoryStore, Policy, UserId, LoginStart, SecondFactor, ManualClock};

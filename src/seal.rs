@@ -49,7 +49,8 @@ pub enum SealError {
     #[error("a sealed secret does not open: wrong key, tampering, or another user's record")]
     Inauthentic,
     /// Sealing keys are configured but the record holds a plain secret (written before
-    /// encryption was enabled). See [`SealingKeys::accept_unsealed_records`].
+    /// encryption was enabled). See `SealingKeys::accept_unsealed_records` (feature
+    /// `encryption`).
     #[error("the record holds an unsealed secret while sealing is required")]
     Unsealed,
     /// The record holds a sealed secret but no sealing keys are configured.

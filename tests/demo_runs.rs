@@ -546,6 +546,12 @@ fn commands_keep_the_state_between_processes() {
             "attempts left for this setup",
             "MFA is now active for alice@example.com",
             "store these somewhere safe; each works once",
+            // The hint, followed to the letter, opens the same database.
+            &format!(
+                "Next: `cargo run --features sqlite --example demo -- --db {} login \
+                 alice@example.com`",
+                db.display()
+            ),
         ],
     );
     let key = stdout

@@ -94,7 +94,7 @@ impl AsyncStore for MemoryStore {
     }
 }
 
-/// A blocking [`Store`] (such as [`SqliteStore`](crate::SqliteStore)) made async: every call
+/// A blocking [`Store`] (such as `SqliteStore`, feature `sqlite`) made async: every call
 /// runs on tokio's blocking thread pool (`spawn_blocking`), so it never stalls the runtime.
 /// Needs a tokio runtime.
 ///

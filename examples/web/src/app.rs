@@ -305,9 +305,21 @@ fn hash_password_blocking(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::new(format!("argon2: {e}")))
 }
 
-/// The library's message, as a sentence.
+/// The library's message, as a sentence, with times shown as on the rest of the site.
 fn message(e: &Error) -> String {
-    let text = e.to_string();
+    let mut text = e.to_string();
+    if let Error::Throttled { retry } = e {
+        // The library writes the time as RFC 3339 ("2026-12-04T16:38:38Z"); the pages say
+        // "2026-12-04 16:39 UTC", rounded up to the minute.
+        let shown = retry.to_string();
+        if let Some(rfc) = shown
+            .split_once("(at ")
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+        {
+            let at = i64::try_from(retry.at).unwrap_or(i64::MAX - 59);
+            text = text.replace(rfc, &format_time((at + 59).div_euclid(60) * 60));
+        }
+    }
     let mut chars = text.chars();
     let mut out = match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect::<String>(),

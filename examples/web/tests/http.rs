@@ -631,6 +631,9 @@ async fn repeated_wrong_codes_are_throttled_with_the_wait() {
         page.body
     );
     assert!(page.body.contains("role=\"alert\""));
+    // The time reads as on the rest of the site, not as RFC 3339.
+    assert!(page.body.contains(" UTC)"), "{}", page.body);
+    assert!(!page.body.contains("Z)"), "{}", page.body);
     // The recovery form says the same.
     let page = b.get("/login/recovery").await;
     assert_eq!(page.status, StatusCode::OK);
