@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS web_meta (
 );
 CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at);
 CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions (user_id);
+CREATE INDEX IF NOT EXISTS web_sessions_anon ON web_sessions (expires_at) WHERE kind = 'anon';
 ";
 
 /// Columns added after the first version, for databases created before them.
@@ -217,6 +218,12 @@ pub(crate) fn insert_user(
     Ok((changed == 1).then(|| conn.last_insert_rowid()))
 }
 
+/// At most this many anonymous sessions (a visit before sign-in, holding only its CSRF
+/// token and perhaps a message) are kept: beyond it the oldest are dropped, so a flood of
+/// cookie-less requests cannot grow the table without bound. A visitor whose anonymous
+/// session was dropped gets "your session expired, try again" on the form, and a new one.
+pub(crate) const MAX_ANON_SESSIONS: i64 = 10_000;
+
 pub(crate) fn insert_session(conn: &Connection, s: &NewSessionRow) -> rusqlite::Result<()> {
     let (tone, text) = match &s.flash {
         Some((tone, text)) => (Some(tone.as_str()), Some(text.as_str())),
@@ -238,6 +245,14 @@ pub(crate) fn insert_session(conn: &Connection, s: &NewSessionRow) -> rusqlite::
             text
         ],
     )?;
+    if s.kind == "anon" {
+        conn.execute(
+            "DELETE FROM web_sessions WHERE id_hash IN (
+                 SELECT id_hash FROM web_sessions WHERE kind = 'anon'
+                  ORDER BY expires_at DESC LIMIT -1 OFFSET ?1)",
+            [MAX_ANON_SESSIONS],
+        )?;
+    }
     Ok(())
 }
 

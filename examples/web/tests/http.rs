@@ -1363,6 +1363,63 @@ async fn a_body_that_never_ends_is_cut_off() {
     assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.body);
 }
 
+/// A flood of cookie-less visits cannot grow the sessions table without bound: beyond
+/// 10 000 anonymous sessions the oldest are dropped, and the newest visitor's form works.
+#[tokio::test]
+async fn anonymous_sessions_are_capped() {
+    let db = TempDb::new("anon-cap");
+    let app = app(&db);
+    let mut signed_in = Browser::new(&app);
+    sign_up(&mut signed_in, "kept@example.com").await;
+    {
+        let mut conn = rusqlite::Connection::open(&db.0).unwrap();
+        let tx = conn.transaction().unwrap();
+        let soon = i64::try_from(now()).unwrap() + 60;
+        for i in 0u32..10_050 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            tx.execute(
+                "INSERT INTO web_sessions (id_hash, kind, csrf, expires_at)
+                 VALUES (?1, 'anon', 'x', ?2)",
+                rusqlite::params![&id[..], soon + i64::from(i % 7)],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut visitor = Browser::new(&app);
+    let csrf = visitor.visit("/login").await.csrf();
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let count = |kind: &str| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM web_sessions WHERE kind = ?1",
+            [kind],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(count("anon"), 10_000);
+    assert_eq!(count("user"), 1, "signed-in sessions are never dropped");
+    let p = visitor
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "kept@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location(), "/settings", "{}", p.body);
+    assert!(
+        signed_in
+            .visit("/settings")
+            .await
+            .body
+            .contains("Security settings")
+    );
+}
+
 fn app_result(db: &TempDb) -> Result<Router, totp_mfa_web::AppError> {
     totp_mfa_web::router(&totp_mfa_web::Config {
         port: 0,
