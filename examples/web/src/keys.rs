@@ -34,14 +34,9 @@ impl SealKey {
             ));
         }
         let mut key = Zeroizing::new([0u8; 32]);
-        let bytes = text.as_bytes();
-        for (i, out) in key.iter_mut().enumerate() {
-            let (Some(hi), Some(lo)) = (hex_digit(bytes[2 * i]), hex_digit(bytes[2 * i + 1]))
-            else {
-                return Err("expected 64 hex characters (0-9, a-f)".to_owned());
-            };
-            *out = hi << 4 | lo;
-        }
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode_mut(text.as_bytes(), key.as_mut())
+            .map_err(|_| "expected 64 hex characters (0-9, a-f)".to_owned())?;
         Ok(SealKey(key))
     }
 
@@ -71,15 +66,6 @@ impl SealKey {
 
     fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(data_encoding::HEXLOWER.encode(self.0.as_ref()))
-    }
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
