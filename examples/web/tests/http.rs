@@ -169,6 +169,15 @@ impl Browser {
         self.send(r).await
     }
 
+    /// The password form's POST, without following its redirect.
+    async fn post_login(&mut self, csrf: &str, email: &str, password: &str) -> Page {
+        self.post(
+            "/login",
+            &[("csrf", csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
     /// GET, following redirects.
     async fn visit(&mut self, path: &str) -> Page {
         let mut page = self.get(path).await;
@@ -349,14 +358,7 @@ async fn every_post_needs_the_session_csrf_token() {
     }
     let mut stranger = Browser::new(&app);
     let page = stranger
-        .post(
-            "/login",
-            &[
-                ("csrf", &good),
-                ("email", "eve@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .post_login(&good, "eve@example.com", PASSWORD)
         .await;
     assert_eq!(
         page.status,
@@ -721,16 +723,7 @@ async fn bad_input_gets_pages_not_panics() {
     // Wrong password and unknown email read the same.
     let page = b.visit("/login").await;
     let csrf = page.csrf();
-    let page = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "nobody@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let page = b.post_login(&csrf, "nobody@example.com", PASSWORD).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(page.body.contains("The email or password is not right."));
     assert!(page.body.contains(r#"value="nobody@example.com""#));
@@ -1025,29 +1018,13 @@ async fn wrong_passwords_are_throttled_per_account() {
     let csrf = eve.visit("/login").await.csrf();
     for i in 0..6 {
         let p = eve
-            .post(
-                "/login",
-                &[
-                    ("csrf", &csrf),
-                    ("email", "pw@example.com"),
-                    ("password", &format!("guess-{i}")),
-                ],
-            )
+            .post_login(&csrf, "pw@example.com", &format!("guess-{i}"))
             .await;
         assert_eq!(p.status, StatusCode::UNAUTHORIZED, "guess {i}");
         assert!(p.body.contains("The email or password is not right."));
     }
     // The sixth started a delay: now even the right password is refused, with the time.
-    let p = eve
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "pw@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let p = eve.post_login(&csrf, "pw@example.com", PASSWORD).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.body);
     assert!(
         p.body.contains("Too many wrong passwords for this account"),
@@ -1079,16 +1056,7 @@ async fn wrong_passwords_are_throttled_per_account() {
         [],
     )
     .unwrap();
-    let p = eve
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "pw@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let p = eve.post_login(&csrf, "pw@example.com", PASSWORD).await;
     assert_eq!(p.location(), "/settings", "{}", p.body);
     let failures: i64 = conn
         .query_row(
@@ -1111,14 +1079,7 @@ async fn parallel_wrong_passwords_do_not_slip_past_the_pause() {
     let csrf = eve.visit("/login").await.csrf();
     for i in 0..5 {
         let p = eve
-            .post(
-                "/login",
-                &[
-                    ("csrf", &csrf),
-                    ("email", "par@example.com"),
-                    ("password", &format!("guess-{i}")),
-                ],
-            )
+            .post_login(&csrf, "par@example.com", &format!("guess-{i}"))
             .await;
         assert_eq!(p.status, StatusCode::UNAUTHORIZED, "free guess {i}");
     }
@@ -1130,16 +1091,9 @@ async fn parallel_wrong_passwords_do_not_slip_past_the_pause() {
         };
         let csrf = csrf.clone();
         tasks.push(tokio::spawn(async move {
-            b.post(
-                "/login",
-                &[
-                    ("csrf", &csrf),
-                    ("email", "par@example.com"),
-                    ("password", &format!("burst-{i}")),
-                ],
-            )
-            .await
-            .status
+            b.post_login(&csrf, "par@example.com", &format!("burst-{i}"))
+                .await
+                .status
         }));
     }
     let mut checked = 0;
@@ -1350,16 +1304,7 @@ async fn a_body_that_never_ends_is_cut_off() {
     assert_eq!(p.status, StatusCode::REQUEST_TIMEOUT, "{}", p.body);
     assert!(started.elapsed() >= std::time::Duration::from_secs(30));
     // The session is still usable.
-    let p = b
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "x@example.com"),
-                ("password", "x"),
-            ],
-        )
-        .await;
+    let p = b.post_login(&csrf, "x@example.com", "x").await;
     assert_eq!(p.status, StatusCode::UNAUTHORIZED, "{}", p.body);
 }
 
@@ -1401,14 +1346,7 @@ async fn anonymous_sessions_are_capped() {
     assert_eq!(count("anon"), 10_000);
     assert_eq!(count("user"), 1, "signed-in sessions are never dropped");
     let p = visitor
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "kept@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .post_login(&csrf, "kept@example.com", PASSWORD)
         .await;
     assert_eq!(p.location(), "/settings", "{}", p.body);
     assert!(
