@@ -316,8 +316,7 @@ fn message(e: &Error) -> String {
             .split_once("(at ")
             .and_then(|(_, rest)| rest.strip_suffix(')'))
         {
-            let at = i64::try_from(retry.at).unwrap_or(i64::MAX - 59);
-            text = text.replace(rfc, &format_time((at + 59).div_euclid(60) * 60));
+            text = text.replace(rfc, &format_until(to_i64(retry.at)));
         }
     }
     let mut chars = text.chars();
@@ -357,6 +356,12 @@ fn status_for(e: &Error) -> StatusCode {
         e if e.is_refused_factor() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
+}
+
+/// An "until" time for a message: [`format_time`] rounded up to the minute, so the wait
+/// is never shown as over before it is.
+fn format_until(unix: i64) -> String {
+    format_time(unix.saturating_add(59).div_euclid(60) * 60)
 }
 
 /// "2026-12-03 19:42 UTC".
@@ -795,8 +800,6 @@ async fn security_headers(State(secure): State<bool>, request: Request, next: Ne
     response
 }
 
-/// HEAD is answered 405 without running the GET handler: a GET here can have effects (it
-/// shows and clears the one-time message, resumes a setup), and nothing needs HEAD.
 /// How long one request may take, its body included.
 pub(crate) const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -815,6 +818,8 @@ async fn time_limit(request: Request, next: Next) -> Response {
     }
 }
 
+/// HEAD is answered 405 without running the GET handler: a GET here can have effects (it
+/// shows and clears the one-time message, resumes a setup), and nothing needs HEAD.
 async fn refuse_head(request: Request, next: Next) -> Response {
     if request.method() != Method::HEAD {
         return next.run(request).await;
@@ -1064,35 +1069,35 @@ async fn login_submit(
     }
     let lookup = email.clone();
     let permit = st.hash_permit().await?;
-    let found = st
+    // The attempt is counted as a failure before Argon2 runs (a right password clears it),
+    // so a burst of parallel guesses cannot all read the count before any is charged. (An
+    // unknown email is never refused this way; the sign-up form tells that an email is
+    // taken anyway.)
+    let (found, paused) = st
         .db()
-        .call(move |c| db::find_user_by_email(c, &lookup))
+        .call(move |c| {
+            let found = db::find_user_by_email(c, &lookup)?;
+            let paused = match &found {
+                Some(u) => db::charge_login_attempt(c, u.id, now())?,
+                None => None,
+            };
+            Ok((found, paused))
+        })
         .await?;
-    if let Some(u) = &found {
-        // The attempt is counted as a failure before Argon2 runs (a right password clears
-        // it), so a burst of parallel guesses cannot all read the count before any is
-        // charged. (An unknown email is never refused this way; the sign-up form tells
-        // that an email is taken anyway.)
-        let id = u.id;
-        let paused = st
-            .db()
-            .call(move |c| db::charge_login_attempt(c, id, now()))
-            .await?;
-        if let Some(until) = paused {
-            drop(permit);
-            let until = format_time((until + 59).div_euclid(60) * 60);
-            return Ok(page(
-                StatusCode::TOO_MANY_REQUESTS,
-                html::login(
-                    &sess.csrf,
-                    &email,
-                    &[Notice::error(format!(
-                        "Too many wrong passwords for this account: sign-in is paused until \
-                         {until}. Try again then."
-                    ))],
-                ),
-            ));
-        }
+    if let Some(until) = paused {
+        drop(permit);
+        let until = format_until(until);
+        return Ok(page(
+            StatusCode::TOO_MANY_REQUESTS,
+            html::login(
+                &sess.csrf,
+                &email,
+                &[Notice::error(format!(
+                    "Too many wrong passwords for this account: sign-in is paused until \
+                     {until}. Try again then."
+                ))],
+            ),
+        ));
     }
     let ok = st
         .verify_password(
